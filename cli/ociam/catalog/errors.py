@@ -1,0 +1,65 @@
+"""Catalog problems: each names the file, the field path and the reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong (or worth a warning) in the catalog."""
+
+    file: Path
+    field: str
+    reason: str
+    line: int | None = None
+    severity: Severity = Severity.ERROR
+
+    def location(self, relative_to: Path | None = None) -> str:
+        shown = self.file
+        if relative_to is not None:
+            try:
+                shown = self.file.relative_to(relative_to)
+            except ValueError:
+                shown = self.file
+        return f"{shown}:{self.line}" if self.line is not None else str(shown)
+
+    def render(self, relative_to: Path | None = None) -> str:
+        field = f"{self.field}: " if self.field else ""
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        return f"{self.location(relative_to)}: {prefix}{field}{self.reason}"
+
+    def as_dict(self, relative_to: Path | None = None) -> dict[str, object]:
+        shown = self.file
+        if relative_to is not None and self.file.is_relative_to(relative_to):
+            shown = self.file.relative_to(relative_to)
+        return {
+            "file": str(shown),
+            "line": self.line,
+            "field": self.field,
+            "reason": self.reason,
+            "severity": str(self.severity),
+        }
+
+
+class CatalogError(Exception):
+    """Raised when the catalog cannot be used; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems, key=_sort_key)
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity is Severity.ERROR]
+
+
+def _sort_key(problem: Problem) -> tuple[str, int, str, str]:
+    return (str(problem.file), problem.line or 0, problem.field, problem.reason)
