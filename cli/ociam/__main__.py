@@ -1,0 +1,3 @@
+from ociam.app import main
+
+main()

@@ -1,0 +1,88 @@
+"""The ``ociam`` command line. Start-up imports typer only; commands import the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ociam import __version__
+from ociam.commands import catalog as catalog_commands
+from ociam.commands import scaffold as scaffold_commands
+from ociam.console import OutputFormat
+from ociam.options import Environment, GlobalOptions
+
+HELP = """\
+Deployment automation for the consortium's shared Keycloak IAM.
+
+One catalog file per city (inventories/<env>/group_vars/<city>.yml) drives the
+city's Kubernetes stack (Pulumi) and its on-prem connector hosts (Ansible).
+
+Exit codes: 0 ok, 1 failure, 2 bad input (catalog, flags, missing prerequisite).
+"""
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ociam {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="ociam",
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    env: Annotated[
+        Environment,
+        typer.Option(
+            "--env",
+            "-e",
+            envvar="OCIAM_ENV",
+            help="Environment the commands act on",
+            case_sensitive=False,
+        ),
+    ] = Environment.dev,
+    output: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--output", "-o", help="table for people, json for machines", case_sensitive=False
+        ),
+    ] = OutputFormat.TABLE,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            envvar="OCIAM_ROOT",
+            file_okay=False,
+            help="The ociam checkout [default: found from the current directory]",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    ctx.obj = GlobalOptions(env=env.value, output=output, root=root)
+
+
+app.command("cities")(catalog_commands.cities)
+app.command("show")(catalog_commands.show)
+app.command("validate")(catalog_commands.validate)
+app.command("schema")(catalog_commands.schema)
+app.command("new-city")(scaffold_commands.new_city)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,255 @@
+"""Scaffold a new city: its catalog file and its inventory group, checked before written."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ociam.catalog.errors import CatalogError, Problem
+from ociam.catalog.loader import (
+    DEFAULTS_FILE,
+    INVENTORY_FILE,
+    EnvironmentCatalog,
+    environment_dir,
+    load_environment,
+)
+from ociam.catalog.yaml_source import parse_yaml
+
+#: first host number handed out in the hub networks (below: hub, spare)
+FIRST_CITY_HOST = 10
+
+
+@dataclass(frozen=True)
+class NewCity:
+    slug: str
+    name_fi: str
+    domain: str
+    municipality_code: str
+    admin_cidrs: list[str]
+    name_sv: str | None = None
+    onprem_cidrs: list[str] = field(default_factory=list)
+    connector_host: str | None = None
+    ad_domain: str | None = None
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """What new-city would write: path to full text, for every file it touches."""
+
+    city_file: Path
+    inventory_file: Path
+    files: dict[Path, str]
+    tunnel_address: ipaddress.IPv4Address
+    hub_service_address: ipaddress.IPv4Address
+
+
+def next_free_address(
+    network: ipaddress.IPv4Network, taken: Iterable[ipaddress.IPv4Address]
+) -> ipaddress.IPv4Address:
+    used = set(taken)
+    for offset, address in enumerate(network.hosts(), start=1):
+        if offset >= FIRST_CITY_HOST and address not in used:
+            return address
+    raise CatalogError([Problem(Path(DEFAULTS_FILE), "hub", f"no free address left in {network}")])
+
+
+def _dn(domain: str) -> str:
+    return ",".join(f"DC={part}" for part in domain.split("."))
+
+
+def _yaml_scalar(value: str) -> str:
+    return (
+        yaml.safe_dump(value, default_style=None, allow_unicode=True)
+        .removesuffix("\n...\n")
+        .strip()
+    )
+
+
+def city_file_text(city: NewCity, env: str, tunnel: str, service: str) -> str:
+    ad_domain = city.ad_domain or f"ad.{city.domain}"
+    languages = "[fi, sv]" if city.name_sv else "[fi]"
+    names = f"    fi: {_yaml_scalar(city.name_fi)}\n"
+    if city.name_sv:
+        names += f"    sv: {_yaml_scalar(city.name_sv)}\n"
+    onprem = city.onprem_cidrs or city.admin_cidrs
+    allowlist = "".join(f"  - {cidr}\n" for cidr in city.admin_cidrs)
+    ssh_sources = "".join(f"    - {cidr}\n" for cidr in onprem)
+    title = f"{city.name_fi} / {city.name_sv}" if city.name_sv else city.name_fi
+    return f"""---
+# {title} in {env}: scaffolded by `ociam new-city`.
+# Single source of truth for the IAM stack {env}-{city.slug} (Pulumi) and the
+# connector hosts of inventory group {city.slug} (Ansible).
+# Check with: ociam validate --env {env} --city {city.slug}
+city:
+  slug: {city.slug}
+  names:
+{names}  municipality_code: "{city.municipality_code}"
+  official_languages: {languages}
+  domain: {city.domain}
+
+# Who may reach the admin console (admin hostname).
+admin_allowlist:
+{allowlist}
+realms:
+  employees:
+    ldap_federation: true
+    mfa: otp
+  residents:
+    suomifi:
+      request_personal_identity_code: false
+
+# The city's Active Directory, reached over LDAPS through the connector.
+ldap:
+  tls_server_name: {ad_domain}
+  domain_controllers:
+    - host: dc1.{ad_domain}
+    - host: dc2.{ad_domain}
+  users_dn: "OU=Users,{_dn(ad_domain)}"
+  groups_dn: "OU=Groups,{_dn(ad_domain)}"
+  bind_dn: "CN=svc-keycloak,OU=Service Accounts,{_dn(ad_domain)}"
+  # set with: pulumi config set --secret ldapBindPassword (stack {env}-{city.slug})
+  bind_password: {{pulumi_secret: ldapBindPassword}}
+
+# OIDC and SAML clients, exact redirect URIs. Example:
+#   - protocol: openid-connect
+#     client_id: intranet
+#     realm: employees
+#     access_type: confidential
+#     redirect_uris: ["https://intra.{city.domain}/oauth2/callback"]
+#     client_secret: {{pulumi_secret: intranetClientSecret}}
+applications: []
+
+# Addresses allocated from the hub networks of {env} (next free).
+connector:
+  tunnel_address: {tunnel}
+  hub_service_address: {service}
+  ssh_allowed_sources:
+{ssh_sources}"""
+
+
+def inventory_with_city(text: str, path: Path, slug: str, host: str | None) -> str:
+    """``text`` of hosts.yml with a group for ``slug`` appended under ``cities``."""
+    node = yaml.compose(text)
+    children = None
+    try:
+        for key_path in (("all",), ("children",), ("cities",), ("children",)):
+            assert node is not None and isinstance(node, yaml.MappingNode)
+            node = next(v for k, v in node.value if k.value == key_path[0])
+        children = node
+    except (AssertionError, StopIteration):
+        children = None
+    if not isinstance(children, yaml.MappingNode) or children.flow_style or not children.value:
+        raise CatalogError(
+            [
+                Problem(
+                    path,
+                    "all.children.cities.children",
+                    "cannot find a block-style 'cities: children:' mapping to "
+                    "add the group to; add it by hand",
+                )
+            ]
+        )
+    indent = " " * children.value[0][0].start_mark.column
+    group = f"{indent}{slug}:\n"
+    if host:
+        group += f"{indent}  hosts:\n{indent}    {host}:\n"
+    else:
+        group += f"{indent}  hosts: {{}}  # add this city's connector host(s) here\n"
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    end_line = children.end_mark.line
+    # end_mark points past trailing blank lines and comments of the last group
+    while end_line > 0 and not lines[end_line - 1].strip():
+        end_line -= 1
+    return "".join([*lines[:end_line], group, *lines[end_line:]])
+
+
+def plan_new_city(root: Path, env: str, city: NewCity) -> Scaffold:
+    """Everything new-city will write, validated as a whole environment in memory.
+
+    Raises CatalogError (nothing written) when the current catalog is broken, the
+    city exists, or the result would not validate.
+    """
+    directory = environment_dir(root, env)
+    city_path = directory / "group_vars" / f"{city.slug}.yml"
+    inventory_path = directory / INVENTORY_FILE
+    if city_path.exists():
+        raise CatalogError([Problem(city_path, "", "already exists; new-city never overwrites")])
+    catalog: EnvironmentCatalog = load_environment(root, env)
+    if city.slug in catalog.inventory.city_hosts:
+        raise CatalogError(
+            [
+                Problem(
+                    inventory_path,
+                    f"all.children.cities.children.{city.slug}",
+                    "group already exists; new-city never overwrites",
+                    catalog.inventory.city_line(city.slug),
+                )
+            ]
+        )
+    hub = catalog.settings.hub
+    tunnel = next_free_address(
+        hub.tunnel_network,
+        [
+            hub.tunnel_address,
+            *(c.spec.connector.tunnel_address for c in catalog.cities.values() if c.spec.connector),
+        ],
+    )
+    service = next_free_address(
+        hub.service_network,
+        [c.spec.connector.hub_service_address for c in catalog.cities.values() if c.spec.connector],
+    )
+    city_text = city_file_text(city, env, str(tunnel), str(service))
+    inventory_text = inventory_with_city(
+        inventory_path.read_text(encoding="utf-8"), inventory_path, city.slug, city.connector_host
+    )
+    overrides = {
+        city_path: parse_yaml(city_text, city_path),
+        inventory_path: parse_yaml(inventory_text, inventory_path),
+    }
+    load_environment(root, env, overrides=overrides)
+    return Scaffold(
+        city_file=city_path,
+        inventory_file=inventory_path,
+        files={city_path: city_text, inventory_path: inventory_text},
+        tunnel_address=tunnel,
+        hub_service_address=service,
+    )
+
+
+def write_files(files: dict[Path, str]) -> None:
+    """Write every file or none that did not exist before.
+
+    Each file is staged next to its target; new files are renamed into place
+    first and changed ones last, so a failure removes what was created.
+    """
+    ordered = sorted(files.items(), key=lambda item: item[0].exists())
+    staged: list[tuple[Path, Path]] = []
+    created: list[Path] = []
+    try:
+        for target, text in ordered:
+            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
+            Path(name).chmod(mode)
+            staged.append((Path(name), target))
+        for staged_file, target in staged:
+            existed = target.exists()
+            staged_file.replace(target)
+            if not existed:
+                created.append(target)
+    except BaseException:
+        for target in created:
+            target.unlink(missing_ok=True)
+        raise
+    finally:
+        for staged_file, _ in staged:
+            staged_file.unlink(missing_ok=True)
