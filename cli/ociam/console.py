@@ -19,7 +19,8 @@ class OutputFormat(StrEnum):
     JSON = "json"
 
 
-def print_json(data: Any, stream: TextIO = sys.stdout) -> None:
+def print_json(data: Any, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout
     json.dump(data, stream, indent=2, ensure_ascii=False, sort_keys=False)
     stream.write("\n")
 
@@ -47,7 +48,8 @@ def info(message: str) -> None:
     sys.stderr.write(f"{message}\n")
 
 
-def print_problems(problems: Sequence[Any], root: Path, stream: TextIO = sys.stderr) -> None:
+def print_problems(problems: Sequence[Any], root: Path, stream: TextIO | None = None) -> None:
     """Print catalog Problems, one per line, paths relative to the checkout."""
+    stream = stream or sys.stderr
     for problem in problems:
         stream.write(problem.render(relative_to=root) + "\n")

@@ -82,6 +82,7 @@ def city_file_text(city: NewCity, env: str, tunnel: str, service: str) -> str:
     ssh_sources = "".join(f"    - {cidr}\n" for cidr in onprem)
     title = f"{city.name_fi} / {city.name_sv}" if city.name_sv else city.name_fi
     return f"""---
+# yaml-language-server: $schema=../../../schemas/city.schema.json
 # {title} in {env}: scaffolded by `ociam new-city`.
 # Single source of truth for the IAM stack {env}-{city.slug} (Pulumi) and the
 # connector hosts of inventory group {city.slug} (Ansible).

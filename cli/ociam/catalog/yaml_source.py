@@ -28,8 +28,12 @@ class YamlDocument:
     lines: dict[FieldPath, int] = field(default_factory=dict)
 
     def line_of(self, loc: FieldPath) -> int | None:
-        """Line of the deepest node along ``loc`` that exists in the file."""
-        for end in range(len(loc), -1, -1):
+        """Line of the deepest node along ``loc`` that exists in the file.
+
+        A top-level key that is missing has no line (the document's first line
+        would only mislead); the empty path is the document itself.
+        """
+        for end in range(len(loc), 0 if loc else -1, -1):
             line = self.lines.get(loc[:end])
             if line is not None:
                 return line
