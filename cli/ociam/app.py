@@ -9,6 +9,7 @@ import typer
 
 from ociam import __version__
 from ociam.commands import catalog as catalog_commands
+from ociam.commands import doctor as doctor_commands
 from ociam.commands import playbook as playbook_commands
 from ociam.commands import scaffold as scaffold_commands
 from ociam.console import OutputFormat
@@ -84,6 +85,7 @@ app.command("validate")(catalog_commands.validate)
 app.command("schema")(catalog_commands.schema)
 app.command("new-city")(scaffold_commands.new_city)
 app.command("playbook")(playbook_commands.playbook)
+app.command("doctor")(doctor_commands.doctor)
 
 
 def main() -> None:
