@@ -82,6 +82,12 @@ class LdapFederation(StrictModel):
     bind_dn: DistinguishedName
     bind_password: SecretRef
     user_filter: str | None = Field(default=None, pattern=r"^\(.*\)$")
+    ca_certificate: str | None = Field(
+        default=None,
+        pattern=r"^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$",
+        description="PEM of the CA that issued the domain controllers' certificates (public "
+        "data); Keycloak trusts it for LDAPS. Without it only publicly trusted CAs verify",
+    )
     sync: LdapSync = LdapSync()
 
 
@@ -92,11 +98,48 @@ class EntraIdBroker(StrictModel):
     display_name: str = "Microsoft Entra ID"
 
 
+class RealmLifetimes(StrictModel):
+    """Token and session lifetimes of one realm (Keycloak's own defaults are longer)."""
+
+    access_token_minutes: int = Field(default=5, ge=1, le=60)
+    sso_session_idle_minutes: int = Field(ge=5, le=24 * 60)
+    sso_session_max_hours: int = Field(ge=1, le=7 * 24)
+    offline_session_max_days: int = Field(default=30, ge=1, le=365)
+    events_retention_days: int = Field(
+        default=30, ge=1, le=400, description="Login and admin events are deleted after this"
+    )
+
+    @model_validator(mode="after")
+    def _idle_within_max(self) -> RealmLifetimes:
+        if self.sso_session_idle_minutes > self.sso_session_max_hours * 60:
+            raise ValueError("sso_session_idle_minutes exceeds sso_session_max_hours")
+        return self
+
+
+def _employee_lifetimes() -> RealmLifetimes:
+    return RealmLifetimes(sso_session_idle_minutes=30, sso_session_max_hours=10)
+
+
+def _resident_lifetimes() -> RealmLifetimes:
+    return RealmLifetimes(sso_session_idle_minutes=15, sso_session_max_hours=2)
+
+
 class EmployeesRealm(StrictModel):
     ldap_federation: bool = Field(default=True, description="Federate users from `ldap`")
     entra_id: EntraIdBroker | None = None
     mfa: Literal["otp", "webauthn"] = "otp"
     reset_password: bool = False
+    display_name: str | None = Field(
+        default=None, min_length=1, description="Shown on the login page; default from city name"
+    )
+    lifetimes: RealmLifetimes = Field(default_factory=_employee_lifetimes)
+
+
+class KeyPairRef(StrictModel):
+    """A PEM private key and its certificate, both held in Pulumi secret config."""
+
+    private_key: SecretRef
+    certificate: SecretRef
 
 
 class SuomiFiBroker(StrictModel):
@@ -108,11 +151,34 @@ class SuomiFiBroker(StrictModel):
         default=False,
         description="Suomi.fi allows one certificate in SP metadata; keep false unless agreed",
     )
+    signing_key: KeyPairRef | None = Field(
+        default=None,
+        description="SP key pair registered in Suomi.fi Palveluhallinta; also decrypts "
+        "assertions unless separate_encryption_key. Without it the realm's generated keys "
+        "are used (acceptable for the test preset only)",
+    )
+    encryption_key: KeyPairRef | None = Field(
+        default=None, description="Only with separate_encryption_key: true"
+    )
+
+    @model_validator(mode="after")
+    def _keys_match_mode(self) -> SuomiFiBroker:
+        if self.separate_encryption_key and (
+            self.signing_key is None or self.encryption_key is None
+        ):
+            raise ValueError("separate_encryption_key needs both signing_key and encryption_key")
+        if not self.separate_encryption_key and self.encryption_key is not None:
+            raise ValueError("encryption_key is only used with separate_encryption_key: true")
+        return self
 
 
 class ResidentsRealm(StrictModel):
     suomifi: SuomiFiBroker = SuomiFiBroker()
     reset_password: bool = False
+    display_name: str | None = Field(
+        default=None, min_length=1, description="Shown on the login page; default from city name"
+    )
+    lifetimes: RealmLifetimes = Field(default_factory=_resident_lifetimes)
 
 
 class Realms(StrictModel):
@@ -191,6 +257,9 @@ class ExternalDatabase(StrictModel):
     username: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     password: SecretRef
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
+    egress_cidrs: list[IPv4Net] = Field(
+        min_length=1, description="Addresses of the database server(s), for NetworkPolicy"
+    )
 
 
 class Database(StrictModel):

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ociam.catalog.secrets import SecretRef
 from ociam.catalog.types import IPv4Addr, IPv4Net, K8sName, Port
 
 EnvName = Literal["dev", "staging", "prod"]
@@ -87,8 +88,34 @@ class GatewayRef(StrictModel):
     )
     source_cidrs: list[IPv4Net] = Field(
         min_length=1,
-        description="Addresses the gateway's data plane connects to Keycloak from (NetworkPolicy)",
+        description="Addresses the gateway's data plane connects to Keycloak from: Keycloak "
+        "trusts X-Forwarded-* only from these (KC_PROXY_TRUSTED_ADDRESSES); those outside the "
+        "pod network are also allowed by NetworkPolicy",
     )
+    data_plane_namespace: K8sName | None = Field(
+        default=None,
+        description="Namespace the gateway's proxy pods run in (NetworkPolicy allows it to "
+        "reach Keycloak on 8080); default: the Gateway's namespace",
+    )
+    admin_allowlist_policy: bool = Field(
+        default=False,
+        description="Render the implementation's client-address policy for the admin route "
+        "(envoy-gateway: SecurityPolicy). Its CRD is not among the shared CRDs: add it to "
+        "OCIAM_CRD_DIR, or `validate --rendered` fails on an unknown kind",
+    )
+
+    @model_validator(mode="after")
+    def _policy_supported(self) -> GatewayRef:
+        if self.admin_allowlist_policy and self.implementation != "envoy-gateway":
+            raise ValueError(
+                "admin_allowlist_policy is implemented for envoy-gateway only; "
+                f"enforce the allowlist for {self.implementation} in the platform"
+            )
+        return self
+
+    @property
+    def proxy_namespace(self) -> str:
+        return self.data_plane_namespace or self.namespace
 
 
 class TlsSettings(StrictModel):
@@ -105,6 +132,23 @@ class ObjectStore(StrictModel):
         description="Kubernetes Secret (in each city namespace) holding "
         "ACCESS_KEY_ID and ACCESS_SECRET_KEY"
     )
+    access_key_id: SecretRef | None = Field(
+        default=None,
+        description="When set (with secret_access_key), the city stack creates "
+        "credentials_secret from these Pulumi secrets; otherwise the Secret must exist",
+    )
+    secret_access_key: SecretRef | None = None
+    egress_cidrs: list[IPv4Net] | None = Field(
+        default=None,
+        description="Where PostgreSQL pods may send backups over HTTPS (NetworkPolicy); "
+        "default: any public address (private, link-local and cluster ranges excluded)",
+    )
+
+    @model_validator(mode="after")
+    def _both_keys_or_none(self) -> ObjectStore:
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ValueError("set both access_key_id and secret_access_key, or neither")
+        return self
 
 
 class BackupSettings(StrictModel):
@@ -151,11 +195,69 @@ def _default_metadata_urls() -> dict[SuomiFiPreset, str]:
     }
 
 
+class SuomiFiIdpEndpoints(StrictModel):
+    """Where Keycloak sends residents: the Suomi.fi IdP of one preset.
+
+    Signing certificates are not pinned: Keycloak reloads them from the metadata
+    URL (they rotate yearly). The SSO and SLO URLs are the HTTP-Redirect
+    endpoints published in the IdP metadata; use the matching POST URLs if
+    ``request_binding`` is ``post``.
+    """
+
+    entity_id: str = Field(pattern=r"^https://[^\s]+$", description="The IdP's SAML entity ID")
+    single_sign_on_url: str = Field(pattern=r"^https://[^\s]+$")
+    single_logout_url: str = Field(pattern=r"^https://[^\s]+$")
+
+
+def _default_idp_endpoints() -> dict[SuomiFiPreset, SuomiFiIdpEndpoints]:
+    """Entity IDs and endpoints from the public metadata (docs/realms.md names the sources)."""
+    return {
+        "test": SuomiFiIdpEndpoints(
+            entity_id="https://testi.apro.tunnistus.fi/idp1",
+            single_sign_on_url="https://testi.apro.tunnistus.fi/idp/profile/SAML2/Redirect/SSO",
+            single_logout_url="https://testi.apro.tunnistus.fi/idp/profile/SAML2/Redirect/SLO",
+        ),
+        "production": SuomiFiIdpEndpoints(
+            entity_id="https://tunnistautuminen.suomi.fi/idp1",
+            single_sign_on_url="https://tunnistautuminen.suomi.fi/idp/profile/SAML2/Redirect/SSO",
+            single_logout_url="https://tunnistautuminen.suomi.fi/idp/profile/SAML2/Redirect/SLO",
+        ),
+    }
+
+
+class SuomiFiAttributeNames(StrictModel):
+    """SAML attribute names (URI format) Suomi.fi releases, as Keycloak maps them."""
+
+    given_name: str = Field(default="urn:oid:2.5.4.42", description="givenName (kutsumanimi)")
+    family_name: str = Field(default="urn:oid:2.5.4.4", description="sn")
+    personal_identity_code: str = Field(
+        default="urn:oid:1.2.246.21", description="nationalIdentificationNumber (henkilötunnus)"
+    )
+
+
 class SuomiFiSettings(StrictModel):
     """Suomi.fi e-Identification metadata presets (see docs/suomifi.md)."""
 
     preset: SuomiFiPreset
     metadata_urls: dict[SuomiFiPreset, str] = Field(default_factory=_default_metadata_urls)
+    idp_endpoints: dict[SuomiFiPreset, SuomiFiIdpEndpoints] = Field(
+        default_factory=_default_idp_endpoints
+    )
+    attributes: SuomiFiAttributeNames = SuomiFiAttributeNames()
+    request_binding: Literal["redirect", "post"] = Field(
+        default="redirect",
+        description="Binding of the signed AuthnRequest; responses always come by HTTP-POST",
+    )
+
+    @model_validator(mode="after")
+    def _preset_defined(self) -> SuomiFiSettings:
+        for name, table in (
+            ("metadata_urls", self.metadata_urls),
+            ("idp_endpoints", self.idp_endpoints),
+        ):
+            if self.preset not in table:
+                raise ValueError(f"{name} has no entry for the '{self.preset}' preset")
+        return self
 
 
 class ClusterNetwork(StrictModel):
@@ -164,6 +266,11 @@ class ClusterNetwork(StrictModel):
     egress_cidrs: list[IPv4Net] = Field(
         min_length=1,
         description="Source addresses cluster traffic has when it reaches the connector hub",
+    )
+    api_server_cidrs: list[IPv4Net] = Field(
+        min_length=1,
+        description="Kubernetes API server endpoint addresses; CloudNativePG instance "
+        "managers reach them on 443/6443 (NetworkPolicy)",
     )
     dns_namespace: K8sName = "kube-system"
     dns_pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})

@@ -8,6 +8,7 @@ from typing import Any
 
 from ociam.catalog.city import CityFile, Hostnames, LdapFederation
 from ociam.catalog.environment import CITY_OVERRIDABLE, EnvironmentSettings, EnvName
+from ociam.catalog.secrets import iter_secret_refs
 
 
 def merge_like_ansible(env_vars: dict[str, Any], city_vars: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +83,16 @@ class CityConfig:
         if connector is not None and connector.allowed_sources is not None:
             return [str(net) for net in connector.allowed_sources]
         return [str(net) for net in self.settings.cluster.egress_cidrs]
+
+    @property
+    def secret_keys(self) -> dict[str, str]:
+        """Pulumi secret config keys this city's stack reads (``ociam:<key>``), each with
+        the first catalog field that refers to it; sorted by key."""
+        keys: dict[str, str] = {}
+        for model in (self.settings, self.spec):
+            for path, ref in iter_secret_refs(model):
+                keys.setdefault(ref.pulumi_secret, path)
+        return dict(sorted(keys.items()))
 
     def resolved(self) -> dict[str, Any]:
         """The merged variables as plain data (secret references stay references)."""

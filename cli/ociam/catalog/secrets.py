@@ -34,3 +34,23 @@ class SecretRef(BaseModel):
                 "`pulumi config set --secret <configKey>` on the stack"
             )
         return value
+
+
+def iter_secret_refs(value: Any, path: str = "") -> list[tuple[str, SecretRef]]:
+    """Every SecretRef below a model or container, with its dotted field path.
+
+    Order is the models' field order, so callers get a stable list.
+    """
+    found: list[tuple[str, SecretRef]] = []
+    if isinstance(value, SecretRef):
+        found.append((path, value))
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found.extend(iter_secret_refs(getattr(value, name), f"{path}.{name}" if path else name))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(iter_secret_refs(item, f"{path}[{index}]"))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found.extend(iter_secret_refs(item, f"{path}.{key}" if path else str(key)))
+    return found

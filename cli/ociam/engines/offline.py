@@ -1,0 +1,230 @@
+"""The offline engine: the city program, in-process, under ``pulumi.runtime.set_mocks``.
+
+No Pulumi CLI, no cluster, no credentials. Each run gets a fresh
+``contextvars.Context`` and event loop (the Pulumi runtime keeps its state in
+context variables), so many cities render in one process without leaking
+state into each other. Secret config is supplied as Pulumi supplies it
+(``ociam:<key>``, marked secret) with throw-away placeholder values; every value
+the program marks secret is replaced by ``<secret>`` as it is recorded, and the
+whole result is then searched for the placeholders and for generated values: a
+hit is a ``SecretLeakError``, never a render.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import runpy
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+from pulumi.runtime import mocks, resource, rpc, settings
+from pulumi.runtime import stack as runtime_stack
+from pulumi.runtime.proto import source_pb2
+
+from ociam.components.artifacts import collecting
+from ociam.components.program import ROOT_CONFIG_KEY, load_city
+from ociam.engines.base import (
+    SECRET_PLACEHOLDER,
+    Artifact,
+    EngineError,
+    PreviewResult,
+    ResourceStep,
+    SecretLeakError,
+    StackRef,
+)
+
+PROJECT = "ociam-city"
+#: type tokens whose mocked outputs are generated secrets
+_GENERATED = {
+    "random:index/randomPassword:RandomPassword": "result",
+    "random:index/randomString:RandomString": "result",
+}
+
+
+def _redact_all(value: Any) -> Any:
+    """The shape of a secret value with every leaf replaced by the placeholder."""
+    if isinstance(value, dict):
+        return {key: _redact_all(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact_all(item) for item in value]
+    return SECRET_PLACEHOLDER
+
+
+def redact(value: Any) -> Any:
+    """Inputs as recorded by the mock monitor, with secret values replaced."""
+    if rpc.is_rpc_secret(value):
+        return _redact_all(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+@dataclass
+class _Recorder:
+    """Mocks plus the monitor hook: records each registration, answers with its inputs."""
+
+    generated: list[str] = field(default_factory=list)
+    steps: list[ResourceStep] = field(default_factory=list)
+
+    def new_resource(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        outputs = dict(inputs)
+        output_key = _GENERATED.get(typ)
+        if output_key is not None:
+            value = f"offline-generated-{secrets.token_hex(12)}"
+            self.generated.append(value)
+            outputs[output_key] = value
+        return f"{name}-id", outputs
+
+
+def _make_mocks(recorder: _Recorder) -> Any:
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            plain = {key: rpc.unwrap_rpc_secret(value) for key, value in args.inputs.items()}
+            return recorder.new_resource(args.typ, args.name, plain)
+
+        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+            raise EngineError(f"the offline engine answers no provider calls ({args.token})")
+
+    class Monitor(mocks.MockMonitor):
+        def RegisterResource(self, request: Any) -> Any:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            if request.type != "pulumi:pulumi:Stack":
+                inputs = rpc.deserialize_properties(request.object)
+                recorder.steps.append(
+                    ResourceStep(
+                        op="create",
+                        urn=response.urn,
+                        type=request.type,
+                        name=request.name,
+                        parent_urn=request.parent or None,
+                        custom=bool(request.custom),
+                        inputs=redact(inputs),
+                    )
+                )
+            return response
+
+    mocks_instance = Mocks()
+    return mocks_instance, Monitor(mocks_instance)
+
+
+@contextmanager
+def _quiet_runtime() -> Iterator[None]:
+    """Skip what only a real engine uses: source positions of each resource (a Python
+    stack walk per registration, a third of the offline run time)."""
+
+    original = resource._get_stack_trace
+    resource._get_stack_trace = source_pb2.StackTrace
+    try:
+        yield
+    finally:
+        resource._get_stack_trace = original
+
+
+def _check_no_leak(result: PreviewResult, values: list[str]) -> None:
+    """Fail when any secret value (placeholder or generated) reached the result."""
+    checks: list[tuple[str, str]] = [
+        (step.urn, json.dumps(step.inputs, sort_keys=True)) for step in result.steps
+    ]
+    checks += [(f"artifact {a.path}", a.content) for a in result.artifacts]
+    checks.append(("stack outputs", json.dumps(result.outputs, sort_keys=True, default=str)))
+    for where, text in checks:
+        for value in values:
+            if value in text:
+                raise SecretLeakError(
+                    f"{result.stack.name}: a secret value reached {where}; "
+                    "mark it with pulumi.Output.secret or move it to a Secret"
+                )
+
+
+class OfflineEngine:
+    """Runs ``stacks/city/__main__.py`` under mocks; ``preview`` reports every resource
+    as a create (there is no state) with its inputs."""
+
+    name = "offline"
+
+    def __init__(self, root: Path, program: Path | None = None) -> None:
+        self.root = root.resolve()
+        self.program = (program or self.root / "stacks" / "city" / "__main__.py").resolve()
+        if not self.program.is_file():
+            raise EngineError(f"no city program at {self.program}")
+
+    def _config(self, stack: StackRef) -> tuple[dict[str, str], list[str], list[str]]:
+        city = load_city(self.root, stack)
+        placeholders = {
+            f"ociam:{key}": f"offline-placeholder-{secrets.token_hex(12)}"
+            for key in city.secret_keys
+        }
+        config = {f"ociam:{ROOT_CONFIG_KEY}": str(self.root), **placeholders}
+        return config, list(placeholders), list(placeholders.values())
+
+    def preview(self, stack: StackRef) -> PreviewResult:
+        """Run the program for one stack and return every resource with its inputs."""
+        config, secret_keys, secret_values = self._config(stack)
+        recorder = _Recorder()
+        artifacts: list[Artifact] = []
+        outputs: dict[str, Any] = {}
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            try:
+                mocks_instance, monitor = _make_mocks(recorder)
+                pulumi.runtime.set_mocks(
+                    mocks_instance,
+                    project=PROJECT,
+                    stack=stack.name,
+                    preview=False,
+                    monitor=monitor,
+                )
+                runtime_config.set_all_config(config, secret_keys)
+                # set_mocks starts a root stack for unit tests; run_in_stack makes its own
+                settings.ROOT.set(None)
+
+                def program() -> None:
+                    runpy.run_path(str(self.program), run_name="__main__")
+                    root = settings.get_root_resource()
+                    outputs.update(getattr(root, "outputs", {}))
+
+                with collecting() as published:
+                    loop.run_until_complete(runtime_stack.run_in_stack(program))
+                    artifacts.extend(published)
+            finally:
+                loop.close()
+                asyncio.set_event_loop(None)
+
+        try:
+            with _quiet_runtime():
+                contextvars.Context().run(run)
+        except (EngineError, ValueError) as exc:
+            raise EngineError(f"{stack.name}: {exc}") from exc
+        except Exception as exc:
+            raise EngineError(f"{stack.name}: the city program failed: {exc!r}") from exc
+        result = PreviewResult(
+            stack=stack,
+            engine=self.name,
+            steps=tuple(sorted(recorder.steps, key=lambda s: s.urn)),
+            outputs={key: _plain_output(value) for key, value in sorted(outputs.items())},
+            artifacts=tuple(sorted(artifacts, key=lambda a: a.path)),
+        )
+        _check_no_leak(result, secret_values + recorder.generated)
+        return result
+
+
+def _plain_output(value: Any) -> Any:
+    """Stack outputs are plain values in the city program; anything else is shown by type."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return f"<{type(value).__name__}>"
