@@ -14,7 +14,7 @@ DEFAULT_LOCALE = "fi"
 #: used only where users keep a Keycloak password (no LDAP, no broker)
 PASSWORD_POLICY = (
     "length(12) and maxLength(128) and passwordHistory(5) and notUsername(undefined) "
-    "and notEmail(undefined) and hashIterations(210000)"
+    "and notEmail(undefined)"
 )
 
 #: Keycloak's per-realm response headers (BrowserSecurityHeaders); HSTS is set by Keycloak
