@@ -11,6 +11,8 @@ from ociam import __version__
 from ociam.commands import catalog as catalog_commands
 from ociam.commands import doctor as doctor_commands
 from ociam.commands import playbook as playbook_commands
+from ociam.commands import preview as preview_commands
+from ociam.commands import render as render_commands
 from ociam.commands import scaffold as scaffold_commands
 from ociam.console import OutputFormat
 from ociam.options import Environment, GlobalOptions
@@ -86,6 +88,8 @@ app.command("schema")(catalog_commands.schema)
 app.command("new-city")(scaffold_commands.new_city)
 app.command("playbook")(playbook_commands.playbook)
 app.command("doctor")(doctor_commands.doctor)
+app.command("render")(render_commands.render)
+app.command("preview")(preview_commands.preview)
 
 
 def main() -> None:

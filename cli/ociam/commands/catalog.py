@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -125,14 +126,32 @@ def validate(
         bool, typer.Option("--all-envs", help="Validate dev, staging and prod")
     ] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors")] = False,
+    rendered: Annotated[
+        bool,
+        typer.Option(
+            "--rendered",
+            help="Also render each city offline and validate every manifest strictly "
+            "(Kubernetes schemas at the env's version; custom resources against the CRDs)",
+        ),
+    ] = False,
+    crd_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--crd-dir",
+            envvar="OCIAM_CRD_DIR",
+            file_okay=False,
+            help="CRD manifests for --rendered [env var: OCIAM_CRD_DIR; default: ../shared/crds]",
+        ),
+    ] = None,
     env: EnvOption = None,
     output: OutputOption = None,
     root: RootOption = None,
 ) -> None:
     """Check the catalog: every file against its schema, and the rules across files.
 
-    Each problem names the file, line, field and reason. Exit code 2 when any
-    error is found (or any warning, with --strict).
+    Each problem names the file, line, field and reason. With --rendered, each
+    city is also rendered offline and every manifest validated strictly. Exit
+    code 2 when any error is found (or any warning, with --strict).
     """
     from dataclasses import replace
 
@@ -149,15 +168,19 @@ def validate(
             for p in problems
             if p.severity is Severity.ERROR or (strict and p.severity is Severity.WARNING)
         ]
-        failed = failed or bool(errors)
-        report.append(
-            {
-                "env": name,
-                "ok": not errors,
-                "cities": slugs,
-                "problems": [p.as_dict(invocation.root) for p in problems],
-            }
-        )
+        manifest_problems: list[dict[str, str]] = []
+        if rendered and not errors:
+            manifest_problems = _rendered_problems(replace(invocation, env=name), slugs, crd_dir)
+        failed = failed or bool(errors) or bool(manifest_problems)
+        entry: dict[str, Any] = {
+            "env": name,
+            "ok": not errors and not manifest_problems,
+            "cities": slugs,
+            "problems": [p.as_dict(invocation.root) for p in problems],
+        }
+        if rendered:
+            entry["manifest_problems"] = manifest_problems
+        report.append(entry)
         if not invocation.json:
             print_problems(problems, invocation.root)
             warnings = len(problems) - len([p for p in problems if p.severity is Severity.ERROR])
@@ -168,9 +191,41 @@ def validate(
                 + (f", {warnings} warning(s)" if warnings else "")
             )
             typer.echo(summary, err=bool(errors))
+            if rendered and not errors:
+                for item in manifest_problems:
+                    typer.echo(f"{item['stack']}: {item['problem']}", err=True)
+                typer.echo(
+                    f"{name}: {len(manifest_problems)} manifest problem(s)"
+                    if manifest_problems
+                    else f"{name}: rendered manifests of {len(slugs)} cities valid",
+                    err=bool(manifest_problems),
+                )
     if invocation.json:
         print_json({"ok": not failed, "environments": report})
     raise typer.Exit(EXIT_BAD_INPUT if failed else EXIT_OK)
+
+
+def _rendered_problems(
+    invocation: Invocation, slugs: list[str], crd_dir: Path | None
+) -> list[dict[str, str]]:
+    """Render the cities offline and validate their manifests; exit 1 if rendering fails."""
+    from ociam.catalog import load_environment
+    from ociam.console import EXIT_FAILURE, error
+    from ociam.engines.base import EngineError
+    from ociam.render.service import validate_rendered
+    from ociam.render.validation import default_crd_dir
+
+    catalog = load_environment(invocation.root, invocation.env)
+    try:
+        found = validate_rendered(
+            invocation.root,
+            [catalog.city(slug) for slug in slugs],
+            crd_dir or default_crd_dir(invocation.root),
+        )
+    except (EngineError, ValueError) as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_FAILURE) from None
+    return [{"stack": stack, "problem": problem.render()} for stack, problem in found]
 
 
 def schema(

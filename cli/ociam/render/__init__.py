@@ -1,0 +1,1 @@
+"""Plain manifests from the offline engine: render, validate, diff."""
