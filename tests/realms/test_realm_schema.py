@@ -41,3 +41,24 @@ def test_a_missing_schema_directory_is_an_error_not_a_pass(tmp_path: object) -> 
 
     with pytest.raises(SchemaUnavailable):
         realm_errors({"realm": "x"}, Path(str(tmp_path)))
+
+
+def test_rendered_realm_files_are_written_and_checked(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from ociam.realms.validate import rendered_realm_errors, write_realm_files
+
+    out = Path(str(tmp_path)) / "dev" / "demo"
+    written = write_realm_files(build_realms(CITIES[0]), out)
+    assert [p.name for p in written] == [f.filename for f in build_realms(CITIES[0]).realms]
+    assert rendered_realm_errors(out.parent, keycloak_schema_dir()) == []
+
+    broken = json.loads(written[0].read_text())
+    broken["bruteForceProtection"] = True
+    ldap = broken["components"]["org.keycloak.storage.UserStorageProvider"][0]
+    ldap["config"]["bindCredential"] = ["hunter2"]
+    written[0].write_text(json.dumps(broken))
+    errors = rendered_realm_errors(out.parent, keycloak_schema_dir())
+    assert any("bruteForceProtection" in e for e in errors)
+    assert any("bindCredential" in e and "secret value" in e for e in errors)
+    assert all(str(written[0]) in e for e in errors)
