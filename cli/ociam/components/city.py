@@ -12,13 +12,14 @@ from collections.abc import Mapping
 import pulumi
 
 from ociam.catalog import CityConfig
-from ociam.components.base import CityContext
+from ociam.components.base import KEYCLOAK_CLIENT_LABEL, CityContext
 from ociam.components.database import Database
 from ociam.components.exposure import Exposure
 from ociam.components.keycloak import Keycloak
 from ociam.components.monitoring import Monitoring
 from ociam.components.namespace import CityNamespace
 from ociam.components.network import NetworkPolicies
+from ociam.components.realm_config import BootstrapCredentials, KeycloakEndpoint, RealmConfig
 from ociam.components.secrets import CitySecrets
 
 
@@ -59,6 +60,22 @@ class City(pulumi.ComponentResource):
         else:
             self.monitoring = None
         endpoints = self.keycloak.endpoints
+        self.realm_config = RealmConfig(
+            "realm-config",
+            city=config,
+            namespace=city.namespace,
+            keycloak=KeycloakEndpoint(
+                service=endpoints.http_service,
+                port=endpoints.http_port,
+                target_port=endpoints.http_port,
+                pod_labels=endpoints.selector,
+            ),
+            bootstrap=BootstrapCredentials(secret_name=endpoints.bootstrap_secret),
+            labels=city.labels("keycloak-config-cli", "realm-config"),
+            pod_labels={KEYCLOAK_CLIENT_LABEL: "true"},
+            secret_values=config_secrets,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.keycloak, self.network]),
+        )
         self.register_outputs(
             {
                 "namespace": city.namespace,

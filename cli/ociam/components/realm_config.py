@@ -27,6 +27,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from ociam.catalog import CityConfig
+from ociam.components.artifacts import publish
 from ociam.realms import CityRealms, RealmFile, build_realms
 from ociam.realms.config_client import CONFIG_CLIENT_ID
 from ociam.realms.placeholders import CONFIG_CLIENT_SECRET_ENV
@@ -144,6 +145,9 @@ class RealmConfig(pulumi.ComponentResource):
                 "keycloak.pod_labels must select the Keycloak pods (empty selects all)"
             )
         self.realms = build_realms(city)
+        for item in self.realms.realms:
+            # ``ociam render`` writes them next to the manifests, so PRs show realm diffs
+            publish(item.filename, item.text)
         settings = job or JobSettings(image=city.settings.images.keycloak_config_cli.reference)
         selector = {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/component": COMPONENT}
         common = {**labels, **selector}

@@ -75,9 +75,15 @@ def rendered_realm_errors(directory: Path, schema_directory: Path) -> list[str]:
         except json.JSONDecodeError as exc:
             problems.append(f"{path}: not JSON: {exc}")
             continue
-        problems.extend(f"{path}: {error}" for error in realm_errors(document, schema_directory))
-        problems.extend(f"{path}: {error}" for error in _clear_secrets(document))
+        problems.extend(
+            f"{path}: {error}" for error in document_problems(document, schema_directory)
+        )
     return problems
+
+
+def document_problems(document: Any, schema_directory: Path) -> list[str]:
+    """Schema violations and clear secret values of one realm document."""
+    return realm_errors(document, schema_directory) + _clear_secrets(document)
 
 
 _SECRET_KEYS = frozenset({"secret", "clientSecret", "bindCredential", "privateKey"})

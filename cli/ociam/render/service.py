@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from ociam.catalog import CityConfig
 from ociam.engines.base import PreviewResult, StackRef
 from ociam.engines.offline import OfflineEngine
+from ociam.realms.validate import document_problems, schema_dir
 from ociam.render.manifests import manifests, object_id
 from ociam.render.output import render_files
 from ociam.render.validation import ManifestProblem, ManifestValidator
@@ -68,4 +70,10 @@ def validate_rendered(
     for city in cities:
         rendered = render_city(engine, city)
         found.extend((rendered.stack.name, p) for p in validators.validate(rendered))
+        for path, content in rendered.files.items():
+            if path.startswith("realm-") and path.endswith(".json"):
+                # strict Keycloak 26 realm schema (../shared/keycloak) and no clear secret
+                for message in document_problems(json.loads(content), schema_dir(root)):
+                    target, _, reason = message.partition(": ")
+                    found.append((rendered.stack.name, ManifestProblem(path, target, reason)))
     return found
