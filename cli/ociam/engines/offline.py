@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from google.protobuf import struct_pb2
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, resource, rpc, settings
 from pulumi.runtime import stack as runtime_stack
-from pulumi.runtime.proto import source_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 
 from ociam.components.artifacts import collecting
 from ociam.components.program import ROOT_CONFIG_KEY, load_city
@@ -81,48 +82,58 @@ class _Recorder:
 
     generated: list[str] = field(default_factory=list)
     steps: list[ResourceStep] = field(default_factory=list)
-    inputs: dict[str, Any] = field(default_factory=dict)
 
-    def new_resource(
-        self, typ: str, name: str, inputs: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
-        self.inputs = inputs
-        outputs: dict[str, Any] = {}
+    def outputs(self, typ: str) -> dict[str, Any]:
         output_key = _GENERATED.get(typ)
-        if output_key is not None:
-            value = f"offline-generated-{secrets.token_hex(12)}"
-            self.generated.append(value)
-            outputs[output_key] = value
-        return f"{name}-id", outputs
+        if output_key is None:
+            return {}
+        value = f"offline-generated-{secrets.token_hex(12)}"
+        self.generated.append(value)
+        return {output_key: value}
 
 
-def _make_mocks(recorder: _Recorder) -> Any:
-    class Mocks(pulumi.runtime.Mocks):
-        def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            return recorder.new_resource(args.typ, args.name, args.inputs)
+class _NoMocks(pulumi.runtime.Mocks):
+    """The monitor below answers registrations itself; nothing else may be called."""
 
-        def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-            raise EngineError(f"the offline engine answers no provider calls ({args.token})")
+    def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        raise EngineError(f"unexpected resource read ({args.typ})")
 
-    class Monitor(mocks.MockMonitor):
-        def RegisterResource(self, request: Any) -> Any:
-            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-            if request.type != "pulumi:pulumi:Stack":
-                recorder.steps.append(
-                    ResourceStep(
-                        op="create",
-                        urn=response.urn,
-                        type=request.type,
-                        name=request.name,
-                        parent_urn=request.parent or None,
-                        custom=bool(request.custom),
-                        inputs=redact(recorder.inputs),
-                    )
-                )
-            return response
+    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        raise EngineError(f"the offline engine answers no provider calls ({args.token})")
 
-    mocks_instance = Mocks()
-    return mocks_instance, Monitor(mocks_instance)
+
+class _Monitor(mocks.MockMonitor):
+    """The mock resource monitor, recording every registration with its inputs.
+
+    Answers synchronously without pumping the event loop, so each registration is
+    recorded whole (the stock mock monitor re-enters the loop while it answers)."""
+
+    def __init__(self, recorder: _Recorder) -> None:
+        super().__init__(_NoMocks())
+        self.recorder = recorder
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type == "pulumi:pulumi:Stack":
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        inputs = rpc.deserialize_properties(request.object)
+        self.recorder.steps.append(
+            ResourceStep(
+                op="create",
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                parent_urn=request.parent or None,
+                custom=bool(request.custom),
+                inputs=redact(inputs),
+            )
+        )
+        state = self.recorder.outputs(request.type)
+        resource_id = f"{request.name}-id" if request.custom else ""
+        self.resources[urn] = mocks.MockMonitor.ResourceRegistration(urn, resource_id, state)
+        answer = struct_pb2.Struct()
+        answer.update(state)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=answer)
 
 
 def _no_debug(*_args: Any, **_kwargs: Any) -> None:
@@ -209,9 +220,9 @@ class OfflineEngine:
             loop.set_default_executor(_InlineExecutor())
             asyncio.set_event_loop(loop)
             try:
-                mocks_instance, monitor = _make_mocks(recorder)
+                monitor = _Monitor(recorder)
                 pulumi.runtime.set_mocks(
-                    mocks_instance,
+                    monitor.mocks,
                     project=PROJECT,
                     stack=stack.name,
                     preview=False,
