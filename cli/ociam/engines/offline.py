@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from google.protobuf import struct_pb2
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, resource, rpc, settings
 from pulumi.runtime import stack as runtime_stack
