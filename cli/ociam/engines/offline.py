@@ -31,6 +31,7 @@ from pulumi.runtime import mocks, resource, rpc, settings
 from pulumi.runtime import stack as runtime_stack
 from pulumi.runtime.proto import resource_pb2, source_pb2
 
+from ociam.catalog import CatalogError
 from ociam.components.artifacts import collecting
 from ociam.components.program import ROOT_CONFIG_KEY, load_city
 from ociam.engines.base import (
@@ -210,7 +211,10 @@ class OfflineEngine:
 
     def preview(self, stack: StackRef) -> PreviewResult:
         """Run the program for one stack and return every resource with its inputs."""
-        config, secret_keys, secret_values = self._config(stack)
+        try:
+            config, secret_keys, secret_values = self._config(stack)
+        except CatalogError as exc:
+            raise EngineError(f"{stack.name}: {exc}") from exc
         recorder = _Recorder()
         artifacts: list[Artifact] = []
         outputs: dict[str, Any] = {}

@@ -1,0 +1,295 @@
+"""Database, exposure, network, monitoring and secrets components: their important inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ociam.catalog import load_environment
+from ociam.catalog.secrets import SecretRef, iter_secret_refs
+from ociam.engines import Engine, EngineError, SecretLeakError, StackRef
+from ociam.engines.offline import OfflineEngine
+from ociam.render.service import RenderedCity, Validators
+from tests.stack.stack_support import (
+    PROJECT_ROOT,
+    container,
+    edit_yaml,
+    env_of,
+    make_checkout,
+    objects_of,
+    one,
+    render,
+)
+
+DEV_ALL = Path("inventories/dev/group_vars/all.yml")
+DEMO = Path("inventories/dev/group_vars/demo.yml")
+
+
+def test_cloudnativepg_cluster_backups_through_the_barman_plugin(demo: RenderedCity) -> None:
+    cluster = one(demo, "Cluster", "keycloak-db")["spec"]
+    assert cluster["imageName"] == "ghcr.io/cloudnative-pg/postgresql:18.1-minimal-trixie"
+    assert cluster["bootstrap"] == {"initdb": {"database": "keycloak", "owner": "keycloak"}}
+    assert cluster["enableSuperuserAccess"] is False
+    assert cluster["plugins"] == [
+        {
+            "name": "barman-cloud.cloudnative-pg.io",
+            "isWALArchiver": True,
+            "parameters": {"barmanObjectName": "keycloak-db-backup"},
+        }
+    ]
+    store = one(demo, "ObjectStore", "keycloak-db-backup")["spec"]
+    # one folder per city in the environment's bucket; credentials by reference only
+    assert store["configuration"]["destinationPath"] == "s3://ociam-dev-pg-backups/demo"
+    assert store["configuration"]["s3Credentials"]["accessKeyId"] == {
+        "name": "pg-backup-s3",
+        "key": "ACCESS_KEY_ID",
+    }
+    assert store["retentionPolicy"] == "7d"
+    backup = one(demo, "ScheduledBackup", "keycloak-db-daily")["spec"]
+    assert backup["method"] == "plugin"
+    assert backup["pluginConfiguration"] == {"name": "barman-cloud.cloudnative-pg.io"}
+    assert backup["schedule"] == "0 0 2 * * *"
+    assert one(demo, "Secret", "pg-backup-s3")["stringData"] == {
+        "ACCESS_KEY_ID": "<secret>",
+        "ACCESS_SECRET_KEY": "<secret>",
+    }
+
+
+def test_external_database_replaces_cloudnativepg(tmp_path: Path) -> None:
+    root = make_checkout(tmp_path / "checkout")
+
+    def external(data: dict[str, Any]) -> None:
+        data["database"] = {
+            "mode": "external",
+            "external": {
+                "host": "pg.demo.example",
+                "database": "keycloak",
+                "username": "keycloak",
+                "password": {"pulumi_secret": "dbPassword"},
+                "egress_cidrs": ["192.0.2.10/32"],
+            },
+        }
+
+    edit_yaml(root / DEMO, external)
+    rendered = render(root, "dev", "demo")
+    kinds = {obj["kind"] for obj in rendered.objects}
+    assert not kinds & {"Cluster", "ScheduledBackup", "ObjectStore"}
+    env = env_of(container(rendered))
+    assert env["KC_DB_URL_HOST"] == "pg.demo.example"
+    assert env["KC_DB_PASSWORD"] == {
+        "secretKeyRef": {"name": "keycloak-db-external", "key": "password"}
+    }
+    assert one(rendered, "Secret", "keycloak-db-external")["stringData"]["password"] == "<secret>"
+    egress = one(rendered, "NetworkPolicy", "keycloak-egress")["spec"]["egress"]
+    assert {
+        "to": [{"ipBlock": {"cidr": "192.0.2.10/32"}}],
+        "ports": [{"port": 5432, "protocol": "TCP"}],
+    } in egress
+    assert not [
+        p for p in objects_of(rendered, "NetworkPolicy") if "postgres" in p["metadata"]["name"]
+    ]
+
+
+def test_routes_public_host_gets_realms_only_admin_host_gets_console(demo: RenderedCity) -> None:
+    public = one(demo, "HTTPRoute", "keycloak-public")["spec"]
+    admin = one(demo, "HTTPRoute", "keycloak-admin")["spec"]
+    assert public["hostnames"] == ["demo.iam-dev.hameenlinna.fi"]
+    assert admin["hostnames"] == ["demo-admin.iam-dev.hameenlinna.fi"]
+    public_paths = [m["path"]["value"] for r in public["rules"] for m in r["matches"]]
+    assert public_paths == [
+        "/realms/employees/",
+        "/realms/residents/",
+        "/resources/",
+        "/.well-known/",
+    ]
+    admin_paths = [m["path"]["value"] for r in admin["rules"] for m in r["matches"]]
+    assert "/admin/" in admin_paths
+    for spec in (public, admin):
+        assert [b["port"] for r in spec["rules"] for b in r["backendRefs"]] == [8080]
+    listeners = one(demo, "ListenerSet", "keycloak")["spec"]
+    assert listeners["parentRef"]["name"] == "shared"
+    assert {item["hostname"] for item in listeners["listeners"]} == {
+        "demo.iam-dev.hameenlinna.fi",
+        "demo-admin.iam-dev.hameenlinna.fi",
+    }
+    cert = one(demo, "Certificate", "keycloak-tls")["spec"]
+    assert cert["dnsNames"] == ["demo.iam-dev.hameenlinna.fi", "demo-admin.iam-dev.hameenlinna.fi"]
+    assert cert["issuerRef"] == {
+        "group": "cert-manager.io",
+        "kind": "ClusterIssuer",
+        "name": "letsencrypt-staging",
+    }
+
+
+def test_gateway_listener_mode_grants_the_certificate_instead(tmp_path: Path) -> None:
+    root = make_checkout(tmp_path / "checkout")
+    edit_yaml(root / DEV_ALL, lambda d: d["gateway"].update(listener_mode="gateway-listener"))
+    rendered = render(root, "dev", "demo")
+    assert not objects_of(rendered, "ListenerSet")
+    grant = one(rendered, "ReferenceGrant", "gateway-reads-tls")["spec"]
+    assert grant["to"] == [{"group": "", "kind": "Secret", "name": "keycloak-tls"}]
+    route = one(rendered, "HTTPRoute", "keycloak-public")["spec"]
+    assert route["parentRefs"][0]["kind"] == "Gateway"
+
+
+def test_admin_allowlist_policy_is_rendered_on_request_and_is_an_unknown_kind(
+    tmp_path: Path, validators: Validators
+) -> None:
+    root = make_checkout(tmp_path / "checkout")
+    edit_yaml(root / DEV_ALL, lambda d: d["gateway"].update(admin_allowlist_policy=True))
+    rendered = render(root, "dev", "demo")
+    policy = one(rendered, "SecurityPolicy", "keycloak-admin-allowlist")["spec"]
+    assert policy["targetRefs"][0]["name"] == "keycloak-admin"
+    assert policy["authorization"]["defaultAction"] == "Deny"
+    assert policy["authorization"]["rules"][0]["principal"]["clientCIDRs"] == [
+        "203.0.113.0/28",
+        "198.51.100.144/28",
+    ]
+    problems = [p for p in validators.validate(rendered) if p.object.startswith("SecurityPolicy")]
+    assert problems and "unknown kind" in problems[0].message
+
+
+def test_network_policies_allow_exactly_the_needed_flows(demo: RenderedCity) -> None:
+    policies = {p["metadata"]["name"]: p["spec"] for p in objects_of(demo, "NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    ingress = policies["keycloak-ingress"]["ingress"]
+    gateway = ingress[0]
+    assert gateway["ports"] == [{"port": 8080, "protocol": "TCP"}]
+    # the gateway's pods are matched by namespace; its pod CIDR is not an allowlist
+    assert gateway["from"] == [
+        {
+            "namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": "envoy-gateway-system"}
+            }
+        }
+    ]
+    cluster_ports = {p["port"] for r in ingress for p in r["ports"]}
+    assert cluster_ports == {8080, 7800, 57800}  # monitoring is off in dev: no 9000
+    egress = policies["keycloak-egress"]["egress"]
+    https = [r for r in egress if r["ports"] == [{"port": 443, "protocol": "TCP"}]]
+    assert len(https) == 1
+    excluded = https[0]["to"][0]["ipBlock"]["except"]
+    assert {"10.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16"} <= set(excluded)
+    pg_egress = policies["postgres-egress"]["egress"]
+    assert {
+        "to": [{"ipBlock": {"cidr": "10.240.4.0/28"}}],
+        "ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}],
+    } in pg_egress
+
+
+def test_monitoring_objects_when_the_environment_enables_them(
+    seed_renders: dict[tuple[str, str], RenderedCity], demo: RenderedCity
+) -> None:
+    assert not objects_of(demo, "ServiceMonitor")
+    assert not objects_of(demo, "PrometheusRule")
+    prod = seed_renders[("prod", "pori")]
+    monitor = one(prod, "ServiceMonitor", "keycloak")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "management", "path": "/metrics", "interval": "30s"}
+    ]
+    rules = one(prod, "PrometheusRule", "keycloak")["spec"]["groups"][0]["rules"]
+    assert [r["alert"] for r in rules] == [
+        "KeycloakDown",
+        "KeycloakLoginFailureSpike",
+        "PostgreSQLDown",
+        "PostgreSQLBackupTooOld",
+    ]
+    ingress = one(prod, "NetworkPolicy", "keycloak-ingress")["spec"]["ingress"]
+    assert {
+        "from": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "ports": [{"port": 9000, "protocol": "TCP"}],
+    } in ingress
+
+
+def test_realm_secrets_come_from_pulumi_secret_config(demo: RenderedCity) -> None:
+    secret = one(demo, "Secret", "realm-config-secrets")
+    assert secret["stringData"] == dict.fromkeys(
+        ("entraClientSecret", "intranetClientSecret", "ldapBindPassword"), "<secret>"
+    )
+    city = load_environment(PROJECT_ROOT, "dev").city("demo")
+    assert list(city.secret_keys) == [
+        "backupAccessKeyId",
+        "backupSecretAccessKey",
+        "entraClientSecret",
+        "intranetClientSecret",
+        "ldapBindPassword",
+    ]
+    assert iter_secret_refs({"a": [SecretRef(pulumi_secret="x")]}) == [
+        ("a[0]", SecretRef(pulumi_secret="x"))
+    ]
+
+
+def test_stack_outputs_name_what_other_stacks_use(demo: RenderedCity) -> None:
+    assert demo.result.outputs["bootstrap_secret"] == "keycloak-bootstrap-admin"
+    assert demo.result.outputs["keycloak_service"] == "keycloak"
+    assert demo.result.outputs["namespace"] == "iam-demo"
+    tokens = {s.type for s in demo.result.steps if s.type.startswith("ociam:")}
+    assert {
+        "ociam:city:City",
+        "ociam:namespace:CityNamespace",
+        "ociam:secrets:CitySecrets",
+        "ociam:database:Database",
+        "ociam:keycloak:Keycloak",
+        "ociam:exposure:Exposure",
+        "ociam:network:NetworkPolicies",
+    } <= tokens
+    statefulset = next(s for s in demo.result.steps if s.name == "keycloak-statefulset")
+    assert statefulset.parent_urn is not None and statefulset.parent_urn.endswith(
+        "ociam:keycloak:Keycloak::keycloak"
+    )
+
+
+def test_offline_engine_implements_the_engine_interface() -> None:
+    engine = OfflineEngine(PROJECT_ROOT)
+    assert isinstance(engine, Engine)
+    assert StackRef.parse("prod-pori") == StackRef("prod", "pori")
+    with pytest.raises(ValueError, match="not <env>-<city>"):
+        StackRef.parse("pori")
+    with pytest.raises(EngineError, match="unknown city 'nowhere'"):
+        engine.preview(StackRef("dev", "nowhere"))
+
+
+LEAKY_PROGRAM = """
+import pulumi
+import pulumi_kubernetes as k8s
+from ociam.components.artifacts import publish
+
+secret = pulumi.Config("ociam").require_secret("ldapBindPassword")
+{body}
+"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a secret taken out of its wrapper into a ConfigMap
+        'k8s.core.v1.ConfigMap("leak", metadata={"name": "leak"}, '
+        "data={'bind': pulumi.Output.unsecret(secret)})",
+        # a secret written into a render artifact
+        'secret.apply(lambda value: publish("leak.txt", value))',
+    ],
+)
+def test_a_secret_that_escapes_is_an_error_never_a_render(tmp_path: Path, body: str) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(LEAKY_PROGRAM.format(body=body), encoding="utf-8")
+    engine = OfflineEngine(PROJECT_ROOT, program=program)
+    with pytest.raises(SecretLeakError, match="dev-demo: a secret value reached"):
+        engine.preview(StackRef("dev", "demo"))
+
+
+def test_marked_secrets_render_as_placeholders(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        LEAKY_PROGRAM.format(
+            body='k8s.core.v1.ConfigMap("ok", metadata={"name": "ok"}, data={"bind": secret})'
+        ),
+        encoding="utf-8",
+    )
+    result = OfflineEngine(PROJECT_ROOT, program=program).preview(StackRef("dev", "demo"))
+    configmap = next(s for s in result.steps if s.name == "ok")
+    assert configmap.inputs is not None and configmap.inputs["data"] == {"bind": "<secret>"}
