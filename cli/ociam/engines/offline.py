@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+from pulumi import _types as pulumi_types
 from pulumi.runtime import config as runtime_config
 from pulumi.runtime import mocks, resource, rpc, settings
 from pulumi.runtime import stack as runtime_stack
@@ -146,13 +147,30 @@ def _quiet_runtime() -> Iterator[None]:
     """Skip what only a real engine uses: source positions of each resource (a Python
     stack walk per registration) and debug messages for the CLI. Together they are
     about half of the offline run time."""
-    originals = (resource._get_stack_trace, pulumi.log.debug)
+    originals = (resource._get_stack_trace, pulumi.log.debug, pulumi_types.unwrap_type)
     resource._get_stack_trace = source_pb2.StackTrace
     pulumi.log.debug = _no_debug
+    pulumi_types.unwrap_type = _memoized(originals[2])
     try:
         yield
     finally:
-        resource._get_stack_trace, pulumi.log.debug = originals
+        resource._get_stack_trace, pulumi.log.debug, pulumi_types.unwrap_type = originals
+
+
+def _memoized(function: Any) -> Any:
+    """``_types.unwrap_type`` depends on its type argument only; remember its answers."""
+    answers: dict[Any, Any] = {}
+
+    def unwrap(value: Any) -> Any:
+        try:
+            return answers[value]
+        except KeyError:
+            answers[value] = answer = function(value)
+            return answer
+        except TypeError:  # an unhashable annotation
+            return function(value)
+
+    return unwrap
 
 
 class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
