@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes_validate
 import yaml
-from kubernetes_validate import utils
 from referencing import Registry, Resource
 
 CRD_DIR_ENV = "OCIAM_CRD_DIR"
@@ -58,6 +56,9 @@ def _minor(version: str) -> tuple[int, int]:
 
 
 def _schema_dir(version: str) -> Path:
+    # imported here: kubernetes-validate is needed to validate, not to render or preview
+    import kubernetes_validate  # noqa: PLC0415
+    from kubernetes_validate import utils  # noqa: PLC0415
 
     wanted = tuple(int(p) for p in version.split(".")[:2])
     available = [
