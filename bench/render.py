@@ -70,13 +70,14 @@ def main() -> int:
         synthesize(root, args.env, args.synthetic)
         cities = list(load_environment(root, args.env).cities.values())
         engine = OfflineEngine(root)
-        times, rss = [], []
+        times, cpu, rss = [], [], []
         for city in cities:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             render_city(engine, city)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
             rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    first, rest = times[0], times[1:]
+    first, rest, rest_cpu = times[0], times[1:], cpu[1:]
     half = len(rest) // 2
     print(
         f"cities rendered:        {len(times)} "
@@ -87,6 +88,7 @@ def main() -> int:
         f"per city after first:   median {statistics.median(rest):.1f} ms, "
         f"p90 {sorted(rest)[int(len(rest) * 0.9)]:.1f} ms"
     )
+    print(f"CPU per city after 1st: median {statistics.median(rest_cpu):.1f} ms (load-independent)")
     print(
         f"linearity:              first half median {statistics.median(rest[:half]):.1f} ms, "
         f"second half {statistics.median(rest[half:]):.1f} ms"
