@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Probe TCP ports and print what a firewall did, as JSON.
+
+    probe.py HOST:PORT [HOST:PORT ...]
+
+open     - connected (something listens, the firewall let it through)
+refused  - RST: the firewall let it through, nothing listens
+timeout  - no answer: dropped by a firewall
+"""
+
+import json
+import socket
+import sys
+
+TIMEOUT = 3.0
+
+
+def probe(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=TIMEOUT):
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as exc:
+        return f"error: {exc}"
+
+
+if __name__ == "__main__":
+    print(json.dumps({target: probe(target) for target in sys.argv[1:]}))
