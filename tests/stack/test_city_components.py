@@ -293,3 +293,16 @@ def test_marked_secrets_render_as_placeholders(tmp_path: Path) -> None:
     result = OfflineEngine(PROJECT_ROOT, program=program).preview(StackRef("dev", "demo"))
     configmap = next(s for s in result.steps if s.name == "ok")
     assert configmap.inputs is not None and configmap.inputs["data"] == {"bind": "<secret>"}
+
+
+def test_the_offline_engine_gives_the_thread_its_event_loop_back() -> None:
+    import asyncio
+
+    mine = asyncio.new_event_loop()
+    asyncio.set_event_loop(mine)
+    try:
+        OfflineEngine(PROJECT_ROOT).preview(StackRef("dev", "pori"))
+        assert asyncio.get_event_loop() is mine
+    finally:
+        asyncio.set_event_loop(None)
+        mine.close()

@@ -138,6 +138,21 @@ class _Monitor(mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=answer)
 
 
+def _current_loop_state() -> tuple[Any, Any]:
+    """The thread's current event loop as the policy holds it (without creating one)."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    return getattr(local, "_loop", None), getattr(local, "_set_called", False)
+
+
+def _restore_loop_state(saved: tuple[Any, Any]) -> None:
+    """Give the thread back the event loop it had, so callers (and other Pulumi mock
+    tests in the same process) see no change."""
+    asyncio.set_event_loop(saved[0])
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    if local is not None:
+        local._set_called = saved[1]
+
+
 def _no_debug(*_args: Any, **_kwargs: Any) -> None:
     """Debug messages go to the Pulumi CLI's debug channel, which offline does not exist."""
 
@@ -238,6 +253,7 @@ class OfflineEngine:
         outputs: dict[str, Any] = {}
 
         def run() -> None:
+            saved = _current_loop_state()
             loop = asyncio.new_event_loop()
             loop.set_default_executor(_InlineExecutor())
             asyncio.set_event_loop(loop)
@@ -264,7 +280,7 @@ class OfflineEngine:
                     artifacts.extend(published)
             finally:
                 loop.close()
-                asyncio.set_event_loop(None)
+                _restore_loop_state(saved)
 
         try:
             with _quiet_runtime():
