@@ -298,11 +298,14 @@ def test_marked_secrets_render_as_placeholders(tmp_path: Path) -> None:
 def test_the_offline_engine_gives_the_thread_its_event_loop_back() -> None:
     import asyncio
 
+    from ociam.engines.offline import _current_loop_state, _restore_loop_state
+
+    before = _current_loop_state()
     mine = asyncio.new_event_loop()
     asyncio.set_event_loop(mine)
     try:
         OfflineEngine(PROJECT_ROOT).preview(StackRef("dev", "pori"))
         assert asyncio.get_event_loop() is mine
     finally:
-        asyncio.set_event_loop(None)
+        _restore_loop_state(before)
         mine.close()
