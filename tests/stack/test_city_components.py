@@ -282,6 +282,19 @@ def test_a_secret_that_escapes_is_an_error_never_a_render(tmp_path: Path, body: 
         engine.preview(StackRef("dev", "demo"))
 
 
+def test_inputs_built_from_other_outputs_are_refused(tmp_path: Path) -> None:
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        LEAKY_PROGRAM.format(
+            body='ns = k8s.core.v1.Namespace("ns", metadata={"name": "ns"})\n'
+            'k8s.core.v1.ConfigMap("cm", metadata={"name": "cm"}, data={"uid": ns.metadata.uid})'
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(EngineError, match="unknown offline"):
+        OfflineEngine(PROJECT_ROOT, program=program).preview(StackRef("dev", "demo"))
+
+
 def test_marked_secrets_render_as_placeholders(tmp_path: Path) -> None:
     program = tmp_path / "__main__.py"
     program.write_text(
