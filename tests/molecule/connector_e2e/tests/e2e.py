@@ -102,25 +102,46 @@ def sh(container: str, script: str, timeout: float = 120) -> subprocess.Complete
 def ensure_password(client: str, city: City) -> None:
     password = (EPHEMERAL / "pki" / f"{city.slug}-bind-password").read_text().strip()
     subprocess.run(
-        ["podman", "exec", "-i", client, "bash", "-c",
-         f"umask 077; cat > {city.password_file}"],
-        input=password, text=True, check=True, capture_output=True,
+        ["podman", "exec", "-i", client, "bash", "-c", f"umask 077; cat > {city.password_file}"],
+        input=password,
+        text=True,
+        check=True,
+        capture_output=True,
     )
 
 
-def ldapsearch_script(city: City, *, url: str | None = None, base: str | None = None,
-                      filter_: str | None = None, timeout: int = 10) -> str:
+def ldapsearch_script(
+    city: City,
+    *,
+    url: str | None = None,
+    base: str | None = None,
+    filter_: str | None = None,
+    timeout: int = 10,
+) -> str:
     """An ldapsearch over LDAPS, bound as the city's service account; the client's
     ldap.conf demands a certificate verified against the test CA."""
-    return shlex.join([
-        "ldapsearch", "-LLL", "-x",
-        "-H", url or city.url,
-        "-D", city.bind_dn, "-y", city.password_file,
-        "-o", f"nettimeout={timeout}", "-l", str(timeout),
-        "-b", base or city.users_dn,
-        filter_ or f"(uid={FIRST_USER[city.slug]})",
-        "mail", "memberOf",
-    ])
+    return shlex.join(
+        [
+            "ldapsearch",
+            "-LLL",
+            "-x",
+            "-H",
+            url or city.url,
+            "-D",
+            city.bind_dn,
+            "-y",
+            city.password_file,
+            "-o",
+            f"nettimeout={timeout}",
+            "-l",
+            str(timeout),
+            "-b",
+            base or city.users_dn,
+            filter_ or f"(uid={FIRST_USER[city.slug]})",
+            "mail",
+            "memberOf",
+        ]
+    )
 
 
 def ldapsearch(client: str, city: City, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -129,8 +150,9 @@ def ldapsearch(client: str, city: City, **kwargs: Any) -> subprocess.CompletedPr
 
 def tcp_connects(container: str, address: str, port: int, seconds: int = 3) -> bool:
     """True when a TCP connection from the container to address:port is accepted."""
-    result = sh(container, f"timeout {seconds} bash -c '</dev/tcp/{address}/{port}'",
-                timeout=seconds + 30)
+    result = sh(
+        container, f"timeout {seconds} bash -c '</dev/tcp/{address}/{port}'", timeout=seconds + 30
+    )
     return result.returncode == 0
 
 
@@ -156,12 +178,16 @@ def haproxy_servers(connector: str) -> dict[str, str]:
     """Server name -> status (UP, DOWN, ...) from the connector's local stats page."""
     code = (
         "import urllib.request;"
-        "print(urllib.request.urlopen('http://127.0.0.1:8404/stats;csv', timeout=5).read().decode())"
+        "print(urllib.request.urlopen('http://127.0.0.1:8404/stats;csv', timeout=5)"
+        ".read().decode())"
     )
     result = run("podman", "exec", connector, "python3", "-c", code, timeout=60, check=True)
     rows = [line.split(",") for line in result.stdout.splitlines() if line and line[0] != "#"]
-    return {row[1]: row[17] for row in rows if row[0] == "domain_controllers"
-            and row[1] not in ("BACKEND", "FRONTEND")}
+    return {
+        row[1]: row[17]
+        for row in rows
+        if row[0] == "domain_controllers" and row[1] not in ("BACKEND", "FRONTEND")
+    }
 
 
 def wait_for(predicate: Any, seconds: float, interval: float = 0.5) -> float | None:
@@ -175,11 +201,12 @@ def wait_for(predicate: Any, seconds: float, interval: float = 0.5) -> float | N
 
 
 def record(name: str, value: Any) -> None:
-    """Keep a measured figure: printed, and appended to $OCIAM_E2E_RESULTS when set."""
+    """Keep a measured figure: printed, and added to e2e-measurements.json in
+    $OCIAM_MOLECULE_REPORT_DIR (set by tests/molecule/molecule_runner.py)."""
     print(f"E2E-MEASURE {name} = {value}")
-    target = os.environ.get("OCIAM_E2E_RESULTS")
+    target = os.environ.get("OCIAM_MOLECULE_REPORT_DIR")
     if target:
-        path = Path(target)
+        path = Path(target) / "e2e-measurements.json"
         data = json.loads(path.read_text()) if path.exists() else {}
         data[name] = value
         path.write_text(json.dumps(data, indent=2, sort_keys=True))

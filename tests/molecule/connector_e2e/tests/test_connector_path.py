@@ -22,8 +22,8 @@ from e2e import (
     CLIENTS,
     CONNECTORS,
     DCS,
-    EPHEMERAL,
     ENV,
+    EPHEMERAL,
     HUB,
     HUB_CLUSTER_ADDRESS,
     LAN_ADDRESS,
@@ -85,7 +85,9 @@ def test_1_certificate_verification_is_real() -> None:
 
 def test_1_anonymous_reads_nothing() -> None:
     # the DCs behave like AD: binding anonymously works (HAProxy's check) but shows nothing
-    result = sh(CLIENTS["citya"], f"ldapsearch -LLL -x -H {CITYA.url} -b {CITYA.users_dn} '(uid=*)' dn")
+    result = sh(
+        CLIENTS["citya"], f"ldapsearch -LLL -x -H {CITYA.url} -b {CITYA.users_dn} '(uid=*)' dn"
+    )
     assert result.returncode in (0, 32), result.stderr
     assert "dn:" not in result.stdout
 
@@ -129,8 +131,12 @@ def test_4_each_city_address_only_for_its_own_sources() -> None:
     assert not tcp_connects(CLIENTS["citya"], CITYB.service_address, 636)
     assert not tcp_connects(CLIENTS["cityb"], CITYA.service_address, 636)
     assert path_works(CLIENTS["cityb"], CITYB)
-    assert ldapsearch(CLIENTS["citya"], CITYB, url=f"ldaps://{CITYB.tls_name}:636",
-                      timeout=4).returncode != 0
+    assert (
+        ldapsearch(
+            CLIENTS["citya"], CITYB, url=f"ldaps://{CITYB.tls_name}:636", timeout=4
+        ).returncode
+        != 0
+    )
 
 
 def test_4_one_city_address_reaches_only_its_own_connector() -> None:
@@ -164,9 +170,14 @@ def test_4_a_connector_cannot_reach_another_city_through_the_hub() -> None:
         assert not tcp_connects(connector, CITYA.service_address, 636)
         assert not tcp_connects(connector, CITYB.service_address, 636)
     finally:
-        restore = f"ip route del {ENV['hub']['service_network']} dev wg0; systemctl reload wg-quick@wg0"
+        restore = (
+            f"ip route del {ENV['hub']['service_network']} dev wg0; systemctl reload wg-quick@wg0"
+        )
         sh(connector, restore)
-    assert sh(connector, "wg show wg0 allowed-ips").stdout.split()[-1] == f"{ENV['hub']['tunnel_address']}/32"
+    assert (
+        sh(connector, "wg show wg0 allowed-ips").stdout.split()[-1]
+        == f"{ENV['hub']['tunnel_address']}/32"
+    )
     assert wait_for(lambda: path_works(CLIENTS["cityb"], CITYB), 30) is not None
 
 
@@ -175,7 +186,11 @@ def test_4_a_connector_cannot_reach_another_city_through_the_hub() -> None:
 
 @pytest.mark.parametrize("host", [HUB, *CONNECTORS.values()])
 def test_private_key_stays_private(host: str) -> None:
-    result = sh(host, "stat -c '%a %U' /etc/wireguard/wg0.key; grep -c PrivateKey /etc/wireguard/wg0.conf || true")
+    result = sh(
+        host,
+        "stat -c '%a %U' /etc/wireguard/wg0.key;"
+        " grep -c PrivateKey /etc/wireguard/wg0.conf || true",
+    )
     mode_owner, count = result.stdout.split("\n")[:2]
     assert mode_owner == "600 root"
     assert count.strip() == "0"
@@ -189,8 +204,11 @@ def test_haproxy_sandboxed_metrics_local(connector: str) -> None:
     assert match and float(match.group(1)) <= 4.0, exposure
     listening = sh(connector, "ss -Htln").stdout
     assert "127.0.0.1:8404" in listening and "0.0.0.0:8404" not in listening
-    metrics = sh(connector, "python3 -c \"import urllib.request as u;"
-                 "print(u.urlopen('http://127.0.0.1:8404/metrics').read().decode())\"").stdout
+    metrics = sh(
+        connector,
+        'python3 -c "import urllib.request as u;'
+        "print(u.urlopen('http://127.0.0.1:8404/metrics').read().decode())\"",
+    ).stdout
     assert "haproxy_backend_active_servers" in metrics
     journal = sh(connector, "journalctl -u haproxy -o cat --no-pager | tail -200").stdout
     assert "ldaps" in journal  # tcplog lines of the connections above reach journald
@@ -208,11 +226,16 @@ def test_cityb_absent_dc_is_marked_down() -> None:
 def test_5_check_mode_reports_no_changes() -> None:
     inventory = EPHEMERAL / "inventory"
     result = run(
-        "ansible-playbook", "-i", str(inventory), "--check", "--diff",
-        str(SCENARIO / "converge.yml"), timeout=900,
+        "ansible-playbook",
+        "-i",
+        str(inventory),
+        "--check",
+        "--diff",
+        str(SCENARIO / "converge.yml"),
+        timeout=900,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    recap = result.stdout[result.stdout.rfind("PLAY RECAP"):]
+    recap = result.stdout[result.stdout.rfind("PLAY RECAP") :]
     changed = [line for line in recap.splitlines() if re.search(r"changed=[1-9]", line)]
     assert not changed, recap
 
@@ -220,15 +243,18 @@ def test_5_check_mode_reports_no_changes() -> None:
 # --- 2. failover ------------------------------------------------------------------
 
 
-def _loop_during(client: str, city: City, action, attempts: int, start_after: float) -> list[tuple[int, float]]:
+def _loop_during(
+    client: str, city: City, action, attempts: int, start_after: float
+) -> list[tuple[int, float]]:
     """Sequential bind+search attempts (each a new LDAPS connection) while action() runs."""
     script = (
         f"for i in $(seq 1 {attempts}); do s=$(date +%s%N); "
         f"{ldapsearch_script(city, timeout=15)} >/dev/null 2>&1; rc=$?; "
-        "e=$(date +%s%N); echo \"$rc $(( (e - s) / 1000000 ))\"; sleep 0.2; done"
+        'e=$(date +%s%N); echo "$rc $(( (e - s) / 1000000 ))"; sleep 0.2; done'
     )
-    loop = subprocess.Popen(["podman", "exec", client, "bash", "-c", script],
-                            stdout=subprocess.PIPE, text=True)
+    loop = subprocess.Popen(
+        ["podman", "exec", client, "bash", "-c", script], stdout=subprocess.PIPE, text=True
+    )
     time.sleep(start_after)
     action()
     out, _ = loop.communicate(timeout=600)
@@ -276,8 +302,11 @@ def _restart_and_time(container: str, bound: float, name: str) -> None:
     assert path_works(CLIENTS["citya"], CITYA)
     run("podman", "restart", "-t", "20", container, timeout=120, check=True)
     # from the moment podman has started the container again
-    seconds = wait_for(lambda: path_works(CLIENTS["citya"], CITYA) and path_works(CLIENTS["cityb"], CITYB),
-                       bound + 30, interval=1)
+    seconds = wait_for(
+        lambda: path_works(CLIENTS["citya"], CITYA) and path_works(CLIENTS["cityb"], CITYB),
+        bound + 30,
+        interval=1,
+    )
     record(name, None if seconds is None else round(seconds, 1))
     assert seconds is not None and seconds <= bound, f"{name}: {seconds}"
 
@@ -294,8 +323,9 @@ def test_3_tunnel_recovers_after_hub_restart() -> None:
 
 
 def test_3_tunnel_recovers_after_connector_restart() -> None:
-    _restart_and_time(CONNECTORS["citya"], CONNECTOR_RECOVERY_BOUND_S,
-                      "recovery_after_connector_restart_s")
+    _restart_and_time(
+        CONNECTORS["citya"], CONNECTOR_RECOVERY_BOUND_S, "recovery_after_connector_restart_s"
+    )
 
 
 def test_environment_is_molecule() -> None:
