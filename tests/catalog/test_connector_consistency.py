@@ -38,9 +38,10 @@ E2E = ROOT / "tests" / "molecule" / "connector_e2e" / "inventory" / "group_vars"
 
 
 class AnsibleView:
-    """One environment's inventory as ansible-playbook sees it."""
+    """One environment's inventory (of the checkout at ``root``) as ansible-playbook
+    sees it, with this checkout's playbooks."""
 
-    def __init__(self, env: str) -> None:
+    def __init__(self, env: str, root: Path = ROOT) -> None:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
         from ansible.plugins.loader import add_all_plugin_dirs, init_plugin_loader
@@ -51,7 +52,7 @@ class AnsibleView:
         add_all_plugin_dirs(str(ROOT / "playbooks"))
         self.loader = DataLoader()
         self.inventory = InventoryManager(
-            loader=self.loader, sources=[str(ROOT / "inventories" / env / "hosts.yml")]
+            loader=self.loader, sources=[str(root / "inventories" / env / "hosts.yml")]
         )
         self.variables = VariableManager(loader=self.loader, inventory=self.inventory)
         self.variables._hostvars = HostVars(  # what the task queue manager sets up
@@ -322,3 +323,60 @@ def test_hub_filter_refuses_two_connector_hosts_for_one_city() -> None:
     hostvars["c2"] = hostvars["c1"]
     with pytest.raises(AnsibleFilterError, match="2 connector hosts"):
         module.ociam_hub_cities({"cities": ["c1", "c2"]}, hostvars)
+
+
+# --- the WireGuard keys and keepalive in the catalog ----------------------------------
+
+KEY_A, KEY_B = "A" * 42 + "Q=", "B" * 42 + "Q="
+
+
+def _add_to_connector(root: Path, slug: str, lines: str) -> Path:
+    path = root / "inventories" / "dev" / "group_vars" / f"{slug}.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nconnector:\n", f"\nconnector:\n{lines}", 1), encoding="utf-8")
+    return path
+
+
+def _add_to_hub(root: Path, lines: str) -> None:
+    path = root / "inventories" / "dev" / "group_vars" / "all.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("\nhub:\n", f"\nhub:\n{lines}", 1), encoding="utf-8")
+
+
+def test_wireguard_keys_and_keepalive_are_typed(project_copy: Path, copy_cli: Any) -> None:
+    _add_to_connector(project_copy, "pori", "  wireguard_public_key: not-a-key\n")
+    _add_to_connector(project_copy, "porvoo", "  persistent_keepalive: 0\n")
+    result = copy_cli("validate", "--env", "dev")
+    assert result.exit_code == 2, result.output
+    assert "connector.wireguard_public_key: 'not-a-key' does not match" in result.stderr
+    assert "connector.persistent_keepalive: Input should be greater than or equal to 1" in (
+        result.stderr
+    )
+
+
+def test_a_wireguard_key_belongs_to_one_host(project_copy: Path, copy_cli: Any) -> None:
+    _add_to_connector(project_copy, "pori", f"  wireguard_public_key: {KEY_A}\n")
+    _add_to_connector(project_copy, "porvoo", f"  wireguard_public_key: {KEY_A}\n")
+    _add_to_connector(project_copy, "kajaani", f"  wireguard_public_key: {KEY_B}\n")
+    _add_to_hub(project_copy, f"  wireguard_public_key: {KEY_B}\n")
+    result = copy_cli("validate", "--env", "dev")
+    assert result.exit_code == 2, result.output
+    assert f"WireGuard public key '{KEY_A}' is also used by" in result.stderr
+    assert "kajaani.yml" in result.stderr and "is the hub's own public key" in result.stderr
+
+
+def test_recorded_keys_reach_the_playbooks(project_copy: Path) -> None:
+    """Keys from the catalog become the peers' keys and the keys each host must have."""
+    _add_to_connector(project_copy, "pori", f"  wireguard_public_key: {KEY_A}\n")
+    _add_to_hub(project_copy, f"  wireguard_public_key: {KEY_B}\n")
+    view = AnsibleView("dev", root=project_copy)
+    hub_host = view.inventory.groups["hub"].get_hosts()[0].name
+    hub = view.role_vars("hub.yml", "wireguard", hub_host)
+    spoke = view.role_vars("connector.yml", "wireguard", "iam-connector-dev.pori.fi")
+    assert hub["wireguard_expected_public_key"] == KEY_B
+    assert {p["name"]: p["public_key"] for p in hub["wireguard_peers"]}["pori"] == KEY_A
+    assert spoke["wireguard_expected_public_key"] == KEY_A
+    assert spoke["wireguard_peers"][0]["public_key"] == KEY_B
+    # the playbook's default is the model's default
+    keepalive = Connector.model_fields["persistent_keepalive"].default
+    assert spoke["wireguard_peers"][0]["persistent_keepalive"] == keepalive

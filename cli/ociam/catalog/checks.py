@@ -91,6 +91,13 @@ def check_connector(city: CityInput) -> Iterable[Problem]:
         )
     elif tunnel == hub.tunnel_address:
         yield _problem(city, ("connector", "tunnel_address"), f"{tunnel} is the hub's own address")
+    key = connector.wireguard_public_key
+    if key is not None and key == hub.wireguard_public_key:
+        yield _problem(
+            city,
+            ("connector", "wireguard_public_key"),
+            "is the hub's own public key (hub.wireguard_public_key); each host has its own",
+        )
     service = connector.hub_service_address
     if service not in hub.service_network:
         yield _problem(
@@ -288,6 +295,7 @@ def check_cities(cities: list[CityInput], inventory: Inventory) -> list[Problem]
     codes: dict[str, list[tuple[FieldPath, str]]] = {}
     tunnels: dict[str, list[tuple[FieldPath, str]]] = {}
     services: dict[str, list[tuple[FieldPath, str]]] = {}
+    wireguard_keys: dict[str, list[tuple[FieldPath, str]]] = {}
     for city in cities:
         slug, spec = city.config.slug, city.config.spec
         names = city.config.hostnames
@@ -302,9 +310,14 @@ def check_cities(cities: list[CityInput], inventory: Inventory) -> list[Problem]
             services[slug] = [
                 (("connector", "hub_service_address"), str(spec.connector.hub_service_address))
             ]
+            if spec.connector.wireguard_public_key is not None:
+                wireguard_keys[slug] = [
+                    (("connector", "wireguard_public_key"), spec.connector.wireguard_public_key)
+                ]
     problems.extend(check_unique(cities, "hostname", hostnames))
     problems.extend(check_unique(cities, "municipality code", codes))
     problems.extend(check_unique(cities, "tunnel address", tunnels))
     problems.extend(check_unique(cities, "hub service address", services))
+    problems.extend(check_unique(cities, "WireGuard public key", wireguard_keys))
     # a hostname shared between one city's public and admin names is caught by the model
     return problems

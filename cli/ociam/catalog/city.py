@@ -14,7 +14,16 @@ from ociam.catalog.environment import (
     StrictModel,
 )
 from ociam.catalog.secrets import SecretRef
-from ociam.catalog.types import DistinguishedName, Hostname, IPv4Addr, IPv4Net, Port, Slug, Uuid
+from ociam.catalog.types import (
+    DistinguishedName,
+    Hostname,
+    IPv4Addr,
+    IPv4Net,
+    Port,
+    Slug,
+    Uuid,
+    WireGuardKey,
+)
 
 RealmName = Literal["employees", "residents"]
 Language = Literal["fi", "sv", "en"]
@@ -291,6 +300,20 @@ class Connector(StrictModel):
         default=None,
         description="Cluster sources allowed to reach this city's hub address; "
         "default: cluster.egress_cidrs of the environment",
+    )
+    wireguard_public_key: WireGuardKey | None = Field(
+        default=None,
+        description="The connector's WireGuard public key (public data; the connector "
+        "generates its key pair and playbooks/connector.yml prints the public key). The hub "
+        "adds this city's tunnel peer only once it is known; the connector playbook fails "
+        "if the host's key differs",
+    )
+    persistent_keepalive: int = Field(
+        default=25,
+        ge=1,
+        le=3600,
+        description="Seconds between the connector's WireGuard keepalives to the hub: keeps "
+        "NAT and firewall state on the city's side open for the hub's traffic",
     )
 
 

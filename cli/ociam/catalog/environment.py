@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ociam.catalog.secrets import SecretRef
-from ociam.catalog.types import IPv4Addr, IPv4Net, K8sName, Port
+from ociam.catalog.types import IPv4Addr, IPv4Net, K8sName, Port, WireGuardKey
 
 EnvName = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[EnvName, ...] = ("dev", "staging", "prod")
@@ -291,6 +291,12 @@ class HubSettings(StrictModel):
         description="Network of the per-city addresses on the hub that Keycloak connects to"
     )
     ssh_allowed_sources: list[IPv4Net] = Field(min_length=1)
+    wireguard_public_key: WireGuardKey | None = Field(
+        default=None,
+        description="The hub's WireGuard public key (public data; the hub generates its key "
+        "pair and playbooks/hub.yml prints the public key). Connectors configured without "
+        "the hub in the same run need it; the hub playbook fails if the hub's key differs",
+    )
 
     @model_validator(mode="after")
     def _address_in_network(self) -> HubSettings:

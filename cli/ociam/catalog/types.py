@@ -102,5 +102,8 @@ Hostname = Annotated[
 ]
 DistinguishedName = Annotated[str, AfterValidator(_check_dn)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+#: a WireGuard public key as ``wg pubkey`` prints it: base64 of 32 bytes
+WIREGUARD_KEY_PATTERN = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
+WireGuardKey = Annotated[str, Field(pattern=WIREGUARD_KEY_PATTERN)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
