@@ -144,3 +144,21 @@ def test_split_networks_rejects_garbage() -> None:
 )
 def test_ip_in_networks(address: str, expected: bool) -> None:
     assert net.hardening_ip_in_networks(address, ["10.88.0.0/16", "2001:db8::/32"]) is expected
+
+
+def test_mode_only_and_absent(tmp_path: Path) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text("root:*:1::::::\n")
+    secret.chmod(0o644)
+    gone = tmp_path / "old.conf"
+    gone.write_text("x\n")
+    args = {
+        "files": [{"path": str(secret), "mode": "0640"}, {"path": str(gone), "state": "absent"}]
+    }
+    result = _run_module(args, tmp_path)
+    assert result["changed_paths"] == [str(secret), str(gone)]
+    assert oct(secret.stat().st_mode & 0o777) == "0o640"
+    assert not gone.exists()
+    # the content of a file managed for its mode only never reaches the diff
+    assert all("root:" not in d["before"] for d in result["diff"])
+    assert _run_module(args, tmp_path)["changed"] is False

@@ -21,7 +21,9 @@ def _networks(cidrs, what):
         try:
             result.append(ipaddress.ip_network(str(cidr).strip(), strict=False))
         except ValueError as exc:
-            raise AnsibleFilterError(f"{what}: {cidr!r} is not an IP address or CIDR ({exc})") from exc
+            raise AnsibleFilterError(
+                f"{what}: {cidr!r} is not an IP address or CIDR ({exc})"
+            ) from exc
     return result
 
 

@@ -5,6 +5,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 ---
 module: hardening_files
@@ -34,12 +43,14 @@ options:
         type: path
         required: true
       state:
-        description: C(file) manages a regular file, C(directory) a directory, C(absent) removes a file.
+        description:
+          - C(file) manages a regular file, C(directory) a directory,
+            C(absent) removes a file.
         type: str
         choices: [file, directory, absent]
         default: file
       content:
-        description: Whole content of the file. A final newline is added when missing.
+        description: Whole content of the file; a final newline is added when missing.
         type: str
       settings:
         description:
@@ -97,13 +108,6 @@ validation_skipped:
   elements: str
 """
 
-import os
-import re
-import shlex
-import shutil
-import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
 
 FILE_OPTIONS = {
     "path": {"type": "path", "required": True},
@@ -145,13 +149,11 @@ def apply_settings(text, settings, separator):
 
 
 def read_text(path):
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-        return handle.read()
+    return Path(path).read_text(encoding="utf-8", errors="surrogateescape")
 
 
 def write_text(path, text):
-    with open(path, "w", encoding="utf-8", errors="surrogateescape") as handle:
-        handle.write(text)
+    Path(path).write_text(text, encoding="utf-8", errors="surrogateescape")
 
 
 class Batch:
@@ -197,28 +199,27 @@ class Batch:
             )
 
     def write(self, item, path, text):
-        directory = os.path.dirname(path)
+        directory = Path(path).parent
         if self.check:
             if item["validate"]:
                 if self.validator_missing(item["validate"]):
                     self.validation_skipped.append(path)
                     return
                 scratch = tempfile.mkdtemp(dir=self.module.tmpdir)
-                candidate = os.path.join(scratch, os.path.basename(path))
+                candidate = str(Path(scratch) / Path(path).name)
                 write_text(candidate, text)
                 self.validate(item, path, candidate)
             return
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, candidate = tempfile.mkstemp(prefix=".ociam-", suffix=".tmp", dir=directory)
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        fd, candidate = tempfile.mkstemp(prefix=".ociam-", suffix=".tmp", dir=str(directory))
         os.close(fd)
         try:
             write_text(candidate, text)
             # The candidate gets the final attributes first: visudo and sshd
             # judge a file's ownership and mode as well as its syntax.
             args = self.file_args(item, candidate)
-            if args["mode"] is None and os.path.exists(path):
-                args["mode"] = f"{os.stat(path).st_mode & 0o7777:o}"
+            if args["mode"] is None and Path(path).exists():
+                args["mode"] = f"{Path(path).stat().st_mode & 0o7777:o}"
             self.module.set_fs_attributes_if_different(args, False)
             if item["validate"]:
                 if self.validator_missing(item["validate"]):
@@ -229,47 +230,50 @@ class Batch:
                 self.validate(item, path, candidate)
             self.module.atomic_move(candidate, path, unsafe_writes=False)
         finally:
-            if os.path.exists(candidate):
-                os.unlink(candidate)
+            Path(candidate).unlink(missing_ok=True)
 
     def handle(self, item):
         path = item["path"]
         state = item["state"]
+        target = Path(path)
         exists = os.path.lexists(path)
         if item["content"] is not None and item["settings"] is not None:
             self.module.fail_json(msg=f"{path}: content and settings are mutually exclusive")
         if state == "absent":
             if exists:
-                if os.path.isdir(path) and not os.path.islink(path):
+                if target.is_dir() and not target.is_symlink():
                     self.module.fail_json(msg=f"{path}: refusing to remove a directory")
-                self.mark(path, read_text(path) if os.path.isfile(path) else "", "")
+                self.mark(path, read_text(path) if target.is_file() else "", "")
                 if not self.check:
-                    os.unlink(path)
+                    target.unlink()
             return
         if item["if_exists"] and not exists:
             return
         if state == "directory":
-            if exists and not os.path.isdir(path):
+            if exists and not target.is_dir():
                 self.module.fail_json(msg=f"{path} exists and is not a directory")
             if not exists:
                 self.mark(path, "", f"directory {path}\n")
                 if self.check:
                     return
-                os.makedirs(path, 0o755)
+                target.mkdir(mode=0o755, parents=True)
             if self.module.set_fs_attributes_if_different(self.file_args(item, path), False):
                 self.mark(path)
             return
-        if exists and not os.path.isfile(path):
+        if exists and not target.is_file():
             self.module.fail_json(msg=f"{path} exists and is not a regular file")
+        if item["content"] is None and item["settings"] is None:
+            # Owner and mode only: never read the file (it may be /etc/shadow).
+            if not exists:
+                self.module.fail_json(msg=f"{path} does not exist and no content was given")
+            if self.module.set_fs_attributes_if_different(self.file_args(item, path), False):
+                self.mark(path)
+            return
         before = read_text(path) if exists else None
         if item["content"] is not None:
             after = item["content"] if item["content"].endswith("\n") else item["content"] + "\n"
-        elif item["settings"] is not None:
-            after = apply_settings(before or "", item["settings"], item["separator"])
-        elif exists:
-            after = before
         else:
-            self.module.fail_json(msg=f"{path} does not exist and no content was given")
+            after = apply_settings(before or "", item["settings"], item["separator"])
         if after != before:
             self.mark(path, before, after)
             self.write(item, path, after)

@@ -5,12 +5,20 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import re
+from pathlib import Path
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 ---
 module: hardening_preflight
 short_description: Describe the login session the play runs through
 description:
-  - Run without privilege escalation (C(become: false)) so that it sees the
+  - Run without privilege escalation (C(become=false)) so that it sees the
     login user's identity and session. Reports the user, its groups, the
     SSH connection (client and server address and port, empty when the
     connection is not SSH) and the public keys in the user's authorized keys
@@ -52,22 +60,17 @@ authorized_keys:
   type: list
   elements: dict
   returned: always
-  sample: [{file: /home/admin/.ssh/authorized_keys, type: ED25519, bits: 256, algorithms: [ssh-ed25519]}]
+  sample:
+    - {file: /home/admin/.ssh/authorized_keys, type: ED25519, bits: 256, algorithms: [ssh-ed25519]}
 """
 
-import grp
-import os
-import pwd
-import re
-
-from ansible.module_utils.basic import AnsibleModule
 
 KEY_LINE = re.compile(r"^(?P<bits>\d+)\s+\S+\s.*\((?P<type>[A-Z0-9-]+)\)\s*$")
 
 
 def algorithms(key_type, bits):
     """Public key algorithm names (PubkeyAcceptedAlgorithms) a key can sign with."""
-    names = {
+    return {
         "ED25519": ["ssh-ed25519"],
         "ED25519-SK": ["sk-ssh-ed25519@openssh.com"],
         "ECDSA": [f"ecdsa-sha2-nistp{bits}"],
@@ -75,12 +78,12 @@ def algorithms(key_type, bits):
         "RSA": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
         "DSA": ["ssh-dss"],
     }.get(key_type, [])
-    return names
 
 
 def expand(pattern, user, home):
-    path = re.sub(r"%[%hu]", lambda m: {"%%": "%", "%h": home, "%u": user}[m.group(0)], pattern)
-    return path if os.path.isabs(path) else os.path.join(home, path)
+    tokens = {"%%": "%", "%h": home, "%u": user}
+    path = Path(re.sub(r"%[%hu]", lambda m: tokens[m.group(0)], pattern))
+    return path if path.is_absolute() else Path(home) / path
 
 
 def main():
@@ -96,7 +99,9 @@ def main():
     )
     uid = os.getuid()
     entry = pwd.getpwuid(uid)
-    groups = sorted({grp.getgrgid(gid).gr_name for gid in os.getgrouplist(entry.pw_name, entry.pw_gid)})
+    groups = sorted(
+        {grp.getgrgid(gid).gr_name for gid in os.getgrouplist(entry.pw_name, entry.pw_gid)}
+    )
 
     ssh = {}
     parts = os.environ.get("SSH_CONNECTION", "").split()
@@ -112,9 +117,9 @@ def main():
     keygen = module.get_bin_path("ssh-keygen")
     for pattern in module.params["authorized_keys_files"]:
         path = expand(pattern, entry.pw_name, entry.pw_dir)
-        if not keygen or not os.path.isfile(path) or os.path.getsize(path) == 0:
+        if not keygen or not path.is_file() or path.stat().st_size == 0:
             continue
-        rc, out, _err = module.run_command([keygen, "-l", "-f", path])
+        rc, out, _err = module.run_command([keygen, "-l", "-f", str(path)])
         if rc != 0:
             continue
         for line in out.splitlines():
@@ -123,7 +128,7 @@ def main():
                 bits = int(match["bits"])
                 keys.append(
                     {
-                        "file": path,
+                        "file": str(path),
                         "type": match["type"],
                         "bits": bits,
                         "algorithms": algorithms(match["type"], bits),

@@ -11,6 +11,7 @@ timeout  - no answer: dropped by a firewall
 import json
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 TIMEOUT = 3.0
 
@@ -22,11 +23,13 @@ def probe(target):
             return "open"
     except ConnectionRefusedError:
         return "refused"
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return "timeout"
     except OSError as exc:
         return f"error: {exc}"
 
 
 if __name__ == "__main__":
-    print(json.dumps({target: probe(target) for target in sys.argv[1:]}))
+    targets = sys.argv[1:]
+    with ThreadPoolExecutor(max_workers=len(targets) or 1) as pool:
+        print(json.dumps(dict(zip(targets, pool.map(probe, targets), strict=True))))
