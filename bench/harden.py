@@ -2,7 +2,7 @@
 """Time the harden playbook: first run and idempotent rerun on a fresh host.
 
     .venv/bin/python bench/harden.py [--connection ssh|podman|both] [--image IMAGE]
-                                     [--lynis] [--keep] [--json FILE]
+                                     [--lynis] [--profile] [--keep] [--json FILE]
 
 For each connection a fresh container of the local Debian 12 base image
 (tests/molecule/images/build-images.sh) becomes a hub host: an admin with an
@@ -132,7 +132,7 @@ def inventory(workdir: Path, connection: str, host: str, address: str, key: Path
     return path
 
 
-def play(inventory_file: Path) -> tuple[float, str]:
+def play(inventory_file: Path, profile: bool = False) -> tuple[float, str]:
     env = {
         **ENV,
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
@@ -140,6 +140,9 @@ def play(inventory_file: Path) -> tuple[float, str]:
         "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
         "ANSIBLE_PYTHON_INTERPRETER": "auto_silent",
     }
+    if profile:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
+        env["PROFILE_TASKS_TASK_OUTPUT_LIMIT"] = "12"
     start = time.monotonic()
     result = subprocess.run(
         [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory_file), str(PLAYBOOK)],
@@ -169,6 +172,7 @@ class Options:
     key: Path
     lynis: bool
     keep: bool
+    profile: bool
 
 
 def bench(connection: str, opts: Options) -> Result:
@@ -178,7 +182,10 @@ def bench(connection: str, opts: Options) -> Result:
         plain = lynis_index(name) if opts.lynis else None
         inv = inventory(opts.workdir, connection, name, address, opts.key)
         first, _ = play(inv)
-        again, output = play(inv)
+        again, output = play(inv, opts.profile)
+        if opts.profile:
+            print(f"slowest tasks of the rerun over {connection}:")
+            print(output.split("TASKS RECAP", 1)[-1].split("=\n", 1)[-1].rstrip())
         changed, ok = recap(output)
         hardened = lynis_index(name) if opts.lynis else None
         return Result(connection, round(first, 1), round(again, 1), changed, ok,
@@ -194,6 +201,7 @@ def main() -> int:
     parser.add_argument("--image", default="localhost/ociam-molecule:debian12")
     parser.add_argument("--lynis", action="store_true", help="Lynis index before and after")
     parser.add_argument("--keep", action="store_true", help="keep the containers")
+    parser.add_argument("--profile", action="store_true", help="show the rerun's slowest tasks")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if os.geteuid() != 0 or shutil.which("podman") is None:
@@ -205,7 +213,7 @@ def main() -> int:
         workdir = Path(tmp)
         key = workdir / "id_ed25519"
         run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key))
-        opts = Options(args.image, workdir, key, args.lynis, args.keep)
+        opts = Options(args.image, workdir, key, args.lynis, args.keep, args.profile)
         results = [bench(connection, opts) for connection in connections]
 
     print(f"harden playbook on a fresh {args.image} container (one host)")
