@@ -207,10 +207,18 @@ def test_monitoring_objects_when_the_environment_enables_them(
 
 
 def test_realm_secrets_come_from_pulumi_secret_config(demo: RenderedCity) -> None:
-    secret = one(demo, "Secret", "realm-config-secrets")
+    secret = one(demo, "Secret", "realm-config-env")
     assert secret["stringData"] == dict.fromkeys(
-        ("entraClientSecret", "intranetClientSecret", "ldapBindPassword"), "<secret>"
+        (
+            "OCIAM_CONFIG_CLIENT_SECRET",
+            "OCIAM_SECRET_ENTRA_CLIENT_SECRET",
+            "OCIAM_SECRET_INTRANET_CLIENT_SECRET",
+            "OCIAM_SECRET_LDAP_BIND_PASSWORD",
+        ),
+        "<secret>",
     )
+    assert not [o for o in demo.objects if o["metadata"]["name"] == "realm-config-secrets"]
+    assert demo.result.outputs["realm_secret"] == "realm-config-env"
     city = load_environment(PROJECT_ROOT, "dev").city("demo")
     assert list(city.secret_keys) == [
         "backupAccessKeyId",

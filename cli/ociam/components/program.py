@@ -53,5 +53,5 @@ def main(project_root: Path) -> City:
     pulumi.export("admin_url", f"https://{city.hostnames.admin}")
     pulumi.export("keycloak_service", built.keycloak.endpoints.http_service)
     pulumi.export("bootstrap_secret", names.bootstrap)
-    pulumi.export("realm_secret", names.realm)
+    pulumi.export("realm_secret", built.realm_config.env_secret_name)
     return built

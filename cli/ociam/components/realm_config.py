@@ -121,6 +121,7 @@ class RealmConfig(pulumi.ComponentResource):
     realms: CityRealms
     apply_job_name: str
     bootstrap_job_name: str
+    env_secret_name: str
 
     def __init__(
         self,
@@ -169,7 +170,7 @@ class RealmConfig(pulumi.ComponentResource):
             values[binding.env] = (
                 given if given is not None else config.require_secret(binding.config_key)
             )
-        env_secret_name = f"{name}-env"
+        env_secret_name = self.env_secret_name = f"{name}-env"
         k8s.core.v1.Secret(
             f"{name}-env",
             metadata=meta(env_secret_name),

@@ -15,7 +15,6 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from ociam.catalog.secrets import iter_secret_refs
 from ociam.components.base import CityContext, child_name, kube
 
 #: the bootstrap (break-glass) admin of the master realm and its service client
@@ -24,18 +23,8 @@ BOOTSTRAP_USERNAME = "bootstrap-admin"
 BOOTSTRAP_CLIENT_ID = "ociam-bootstrap"
 #: keys of the bootstrap Secret
 BOOTSTRAP_KEYS = ("username", "password", "client-id", "client-secret")
-#: secrets the realm configuration needs (LDAP bind password, broker and client secrets),
-#: one key per Pulumi config key
-REALM_SECRET = "realm-config-secrets"
 #: credentials of an external database (mode external)
 EXTERNAL_DB_SECRET = "keycloak-db-external"
-
-
-def realm_secret_keys(city: CityContext) -> list[str]:
-    """Config keys the realm configuration refers to (ldap, realms, applications)."""
-    spec = city.config.spec
-    refs = iter_secret_refs([spec.ldap, spec.realms, spec.applications])
-    return sorted({ref.pulumi_secret for _, ref in refs})
 
 
 def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -49,15 +38,14 @@ class SecretNames:
     """What other components read: Secret names and their keys."""
 
     bootstrap: str
-    realm: str | None
-    realm_keys: tuple[str, ...]
     backup: str | None
     external_db: str | None
 
 
 class CitySecrets(pulumi.ComponentResource):
-    """Bootstrap admin credentials (generated), realm config secrets, backup and external
-    database credentials (from Pulumi secret config)."""
+    """Bootstrap admin credentials (generated), backup and external database credentials
+    (from Pulumi secret config). The realm configuration's secrets live in RealmConfig's
+    own Secret, next to the Jobs that read them."""
 
     names: SecretNames
 
@@ -89,17 +77,6 @@ class CitySecrets(pulumi.ComponentResource):
             },
             opts=child,
         )
-
-        realm_keys = realm_secret_keys(city)
-        if realm_keys:
-            kube(
-                k8s.core.v1.Secret,
-                child_name(name, "realm"),
-                metadata=city.metadata(REALM_SECRET, "keycloak", "realm-config"),
-                type="Opaque",
-                string_data={key: config_secrets[key] for key in realm_keys},
-                opts=child,
-            )
 
         store = city.config.settings.backup.object_store
         backup = None
@@ -139,15 +116,11 @@ class CitySecrets(pulumi.ComponentResource):
 
         self.names = SecretNames(
             bootstrap=BOOTSTRAP_SECRET,
-            realm=REALM_SECRET if realm_keys else None,
-            realm_keys=tuple(realm_keys),
             backup=backup,
             external_db=external_db,
         )
         self.register_outputs(
             {
                 "bootstrap_secret": BOOTSTRAP_SECRET,
-                "realm_secret": self.names.realm,
-                "realm_secret_keys": list(realm_keys),
             }
         )
