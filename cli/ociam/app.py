@@ -9,6 +9,7 @@ import typer
 
 from ociam import __version__
 from ociam.commands import catalog as catalog_commands
+from ociam.commands import deploy as deploy_commands
 from ociam.commands import doctor as doctor_commands
 from ociam.commands import playbook as playbook_commands
 from ociam.commands import preview as preview_commands
@@ -90,6 +91,9 @@ app.command("playbook")(playbook_commands.playbook)
 app.command("doctor")(doctor_commands.doctor)
 app.command("render")(render_commands.render)
 app.command("preview")(preview_commands.preview)
+app.command("up")(deploy_commands.up)
+app.command("destroy")(deploy_commands.destroy)
+app.command("refresh")(deploy_commands.refresh)
 
 
 def main() -> None:

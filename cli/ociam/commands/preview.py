@@ -1,103 +1,190 @@
-"""``ociam preview``: what a city stack would create, and how it differs from a render."""
+"""``ociam preview``: what stacks would change, with the real engine or offline."""
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ociam.commands.render import AllOption, render_all, selected_cities
-from ociam.console import EXIT_OK, print_json, print_table
+from ociam.commands.render import AllOption
+from ociam.commands.stacks import (
+    ChangedSinceOption,
+    EngineName,
+    EngineOption,
+    JobsOption,
+    PlatformOption,
+    ShowOutputOption,
+    SummaryOption,
+    change_lines,
+    choose_engine,
+    pulumi_engine,
+    run_and_report,
+    select_stacks,
+)
+from ociam.console import EXIT_BAD_INPUT, error, format_table
 from ociam.options import CityOption, EnvOption, OutputOption, RootOption, resolve
 
+if TYPE_CHECKING:
+    from ociam.engines.base import PreviewResult, StackRef
+    from ociam.stackrun import Outcome
 
-class EngineName(StrEnum):
-    offline = "offline"
+__all__ = ["EngineName", "preview"]
 
 
 def preview(
     ctx: typer.Context,
     city: CityOption = None,
     all_cities: AllOption = False,
-    engine: Annotated[
-        EngineName,
-        typer.Option(
-            "--engine",
-            help="offline: the program under Pulumi mocks (no CLI, cluster or credentials)",
-            case_sensitive=False,
-        ),
-    ] = EngineName.offline,
+    platform: PlatformOption = False,
+    changed_since: ChangedSinceOption = None,
+    engine: EngineOption = EngineName.auto,
+    jobs: JobsOption = 4,
+    summary_md: SummaryOption = None,
     against: Annotated[
         Path | None,
         typer.Option(
             "--against",
             exists=True,
             file_okay=False,
-            help="A previous render directory (as written by `ociam render --out`) to diff with",
+            help="Offline engine: a previous render directory (`ociam render --out`) to diff with",
         ),
     ] = None,
     names: Annotated[
-        bool, typer.Option("--names/--no-names", help="List each object's name")
+        bool, typer.Option("--names/--no-names", help="List each object's name (offline)")
     ] = True,
+    show_output: ShowOutputOption = False,
     env: EnvOption = None,
     output: OutputOption = None,
     root: RootOption = None,
 ) -> None:
-    """Show what a city stack would create: objects by kind with their names.
+    """Show what stacks would change: one result line per stack.
 
-    With --against DIR, also the difference to that earlier render (objects
-    added, removed and changed, as a unified diff). Exit code 0 either way.
+    With the Pulumi engine: every resource the stack's update would create,
+    update, replace or delete, from its state. Offline: the objects the program
+    would create, by kind (with --against DIR, the difference to that earlier
+    render). Exit code 0 when every stack previewed, 1 when any failed.
     """
-    from ociam.render.output import city_dir, diff_render, read_render
-
     invocation = resolve(ctx, env, output, root)
-    rendered = render_all(invocation, selected_cities(invocation, city, all_cities))
-    report: list[dict[str, Any]] = []
-    for item in rendered:
-        kinds = item.kinds()
-        entry: dict[str, Any] = {
-            "stack": item.stack.name,
-            "engine": engine.value,
-            "steps": item.result.counts,
+    stacks = select_stacks(
+        invocation,
+        city=city,
+        all_cities=all_cities,
+        platform=platform,
+        changed_since=changed_since,
+        env_given=env is not None,
+    )
+    chosen = choose_engine(engine, "preview")
+    if chosen == "pulumi":
+        if against is not None:
+            error("--against compares offline renders: use it with --engine offline")
+            raise typer.Exit(EXIT_BAD_INPUT)
+        real = pulumi_engine(invocation, show_output)
+
+        def run_real(stack: StackRef) -> tuple[PreviewResult, Any]:
+            return real.preview(stack), None
+
+        run_and_report(
+            invocation,
+            stacks,
+            "preview",
+            "pulumi",
+            run_real,
+            jobs=jobs,
+            summary_md=summary_md,
+            details=change_lines,
+        )
+    offline = _Offline(invocation.root, against, names)
+    run_and_report(
+        invocation,
+        stacks,
+        "preview",
+        "offline",
+        offline.run,
+        jobs=1,
+        summary_md=summary_md,
+        details=offline.details,
+        entry=offline.entry,
+    )
+
+
+class _Offline:
+    """The offline preview: render each stack, list its objects, diff with --against."""
+
+    def __init__(self, root: Path, against: Path | None, names: bool) -> None:
+        from ociam.engines.offline import OfflineEngine
+
+        self.root = root
+        self.engine = OfflineEngine(root)
+        self.against = against
+        self.names = names
+
+    def run(self, stack: StackRef) -> tuple[PreviewResult, Any]:
+        from ociam.catalog import CatalogError
+        from ociam.components.program import load_city
+        from ociam.engines.base import EngineError
+        from ociam.render.output import city_dir, diff_render, read_render
+        from ociam.render.platform import platform_dir, render_platform
+        from ociam.render.service import render_city
+
+        if stack.is_platform:
+            rendered: Any = render_platform(self.engine, self.root, stack.env)
+            directory = platform_dir(self.against or self.root, stack.env)
+        else:
+            try:
+                config = load_city(self.root, stack)
+            except CatalogError as exc:
+                raise EngineError(f"{stack.label}: {exc}") from exc
+            rendered = render_city(self.engine, config)
+            directory = city_dir(self.against or self.root, stack.env, stack.city)
+        diff = None
+        if self.against is not None:
+            diff = diff_render(read_render(directory), rendered.files, stack.label)
+        return rendered.result, (rendered, diff)
+
+    def entry(self, outcome: Outcome) -> dict[str, Any]:
+        rendered, diff = outcome.extra
+        kinds = rendered.kinds()
+        data: dict[str, Any] = {
             "kinds": {kind: len(ids) for kind, ids in kinds.items()},
             "objects": [i for ids in kinds.values() for i in ids],
-            "components": sorted(s.type for s in item.result.steps if s.type.startswith("ociam:")),
+            "components": sorted(
+                s.type for s in outcome.result.steps if s.type.startswith("ociam:")
+            )
+            if outcome.result
+            else [],
         }
-        diff = None
-        if against is not None:
-            previous = read_render(city_dir(against, item.stack.env, item.stack.city))
-            diff = diff_render(previous, item.files, item.stack.name)
-            entry["diff"] = {
+        if diff is not None:
+            data["diff"] = {
                 "added": list(diff.added),
                 "removed": list(diff.removed),
                 "changed": list(diff.changed),
                 "text": diff.text,
             }
-        report.append(entry)
-        if invocation.json:
-            continue
-        total = sum(entry["kinds"].values())
-        typer.echo(
-            f"{item.stack.name} ({engine.value} engine): {total} Kubernetes objects to create, "
-            f"{len(item.result.steps)} resources in all"
-        )
-        print_table(
-            ["KIND", "COUNT", "NAMES"] if names else ["KIND", "COUNT"],
-            [
-                [kind, len(ids), ", ".join(i.rsplit("/", 1)[-1] for i in ids)][: 3 if names else 2]
-                for kind, ids in kinds.items()
-            ],
-        )
+        return data
+
+    def details(self, outcome: Outcome) -> list[str]:
+        rendered, diff = outcome.extra
+        kinds = rendered.kinds()
+        total = sum(len(ids) for ids in kinds.values())
+        steps = len(outcome.result.steps) if outcome.result else 0
+        lines = [
+            f"{outcome.stack.label} (offline engine): {total} Kubernetes objects to create, "
+            f"{steps} resources in all"
+        ]
+        rows = [
+            [kind, len(ids), ", ".join(i.rsplit("/", 1)[-1] for i in ids)][: 3 if self.names else 2]
+            for kind, ids in kinds.items()
+        ]
+        headers = ["KIND", "COUNT", "NAMES"] if self.names else ["KIND", "COUNT"]
+        lines += format_table(headers, rows).splitlines()
+        lines += getattr(rendered, "notes", [])
         if diff is not None:
-            typer.echo(
-                f"against {against}: {len(diff.added)} added, {len(diff.removed)} removed, "
+            lines.append(
+                f"against {self.against}: {len(diff.added)} added, {len(diff.removed)} removed, "
                 f"{len(diff.changed)} changed"
             )
             if diff.text:
-                typer.echo(diff.text, nl=False)
-        typer.echo("")
-    if invocation.json:
-        print_json({"stacks": report})
-    raise typer.Exit(EXIT_OK)
+                lines.extend(diff.text.rstrip("\n").splitlines())
+        lines.append("")
+        return lines

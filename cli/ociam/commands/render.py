@@ -44,6 +44,29 @@ def render_all(invocation: Invocation, cities: list[CityConfig]) -> list[Rendere
         raise typer.Exit(EXIT_FAILURE) from None
 
 
+def _render_platform(invocation: Invocation, target: Path) -> dict[str, Any]:
+    """Render and write the environment's platform stack; exit 1 on failure."""
+    from ociam.engines.base import EngineError
+    from ociam.engines.offline import OfflineEngine
+    from ociam.render.output import write_render
+    from ociam.render.platform import platform_dir, render_platform
+
+    try:
+        item = render_platform(OfflineEngine(invocation.root), invocation.root, invocation.env)
+    except (EngineError, ValueError) as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_FAILURE) from None
+    directory = platform_dir(target, invocation.env)
+    write_render(item.files, directory)
+    return {
+        "stack": item.stack.label,
+        "directory": str(directory),
+        "objects": len(item.objects),
+        "releases": len(item.releases),
+        "files": sorted(item.files),
+    }
+
+
 def render(
     ctx: typer.Context,
     city: CityOption = None,
@@ -56,6 +79,13 @@ def render(
             help="Render directory; <out>/<env>/<city>/manifests.yaml [default: <root>/rendered]",
         ),
     ] = None,
+    platform: Annotated[
+        bool,
+        typer.Option(
+            "--platform",
+            help="Also (or only) the environment's platform stack: <out>/platform/<env>/",
+        ),
+    ] = False,
     env: EnvOption = None,
     output: OutputOption = None,
     root: RootOption = None,
@@ -64,14 +94,20 @@ def render(
 
     Runs the city's Pulumi program under mocks and writes one deterministic
     YAML stream per city, plus the files the program publishes (realm JSON).
-    Secret values never appear: they are rendered as <secret>.
+    Secret values never appear: they are rendered as <secret>. With --platform,
+    the platform stack too: its objects, its Helm releases (chart, version,
+    values) and NOT-RENDERED.md, the list of what no offline render can show.
     """
     from ociam.render.output import city_dir, write_render
 
     invocation = resolve(ctx, env, output, root)
-    rendered = render_all(invocation, selected_cities(invocation, city, all_cities))
+    only_platform = platform and city is None and not all_cities
+    cities = [] if only_platform else selected_cities(invocation, city, all_cities)
+    rendered = render_all(invocation, cities)
     target = (out or invocation.root / "rendered").resolve()
     rows: list[dict[str, Any]] = []
+    if platform:
+        rows.append(_render_platform(invocation, target))
     for item in rendered:
         directory = city_dir(target, item.stack.env, item.stack.city)
         write_render(item.files, directory)

@@ -17,21 +17,47 @@ from typing import Any, Literal, Protocol, runtime_checkable
 SECRET_PLACEHOLDER = "<secret>"
 
 StepOp = Literal["create", "update", "delete", "replace", "same", "read"]
+#: the Pulumi projects of the checkout: ``stacks/city`` and ``stacks/platform``
+StackProject = Literal["city", "platform"]
+PLATFORM_PREFIX = "platform/"
 
 
 @dataclass(frozen=True, order=True)
 class StackRef:
-    """One city stack: ``<env>-<city>``."""
+    """One stack: a city stack ``<env>-<city>`` (project ``city``), or an environment's
+    platform stack (project ``platform``, Pulumi stack name ``<env>``, shown as
+    ``platform/<env>``)."""
 
     env: str
-    city: str
+    city: str = ""
+    project: StackProject = "city"
+
+    def __post_init__(self) -> None:
+        if (self.project == "platform") != (self.city == ""):
+            raise ValueError("a city stack names its city; a platform stack names none")
+
+    @classmethod
+    def platform(cls, env: str) -> StackRef:
+        return cls(env, "", "platform")
+
+    @property
+    def is_platform(self) -> bool:
+        return self.project == "platform"
 
     @property
     def name(self) -> str:
-        return f"{self.env}-{self.city}"
+        """The Pulumi stack name (unique within its project)."""
+        return self.env if self.is_platform else f"{self.env}-{self.city}"
+
+    @property
+    def label(self) -> str:
+        """How the CLI shows the stack: ``prod-pori`` or ``platform/prod``."""
+        return f"{PLATFORM_PREFIX}{self.env}" if self.is_platform else self.name
 
     @classmethod
     def parse(cls, name: str) -> StackRef:
+        if name.startswith(PLATFORM_PREFIX) and name[len(PLATFORM_PREFIX) :]:
+            return cls.platform(name[len(PLATFORM_PREFIX) :])
         env, sep, city = name.partition("-")
         if not sep or not env or not city:
             raise ValueError(f"stack name '{name}' is not <env>-<city> (e.g. prod-pori)")
@@ -99,6 +125,27 @@ class SecretLeakError(EngineError):
     """A secret value reached an output that must never hold one."""
 
 
+@dataclass(frozen=True)
+class ProtectedResource:
+    urn: str
+    type: str
+    name: str
+
+
+class ProtectedResourcesError(EngineError):
+    """``destroy`` refused: the stack protects resources (e.g. its database)."""
+
+    def __init__(self, stack: StackRef, resources: list[ProtectedResource]) -> None:
+        self.stack = stack
+        self.resources = tuple(resources)
+        names = ", ".join(f"{r.name} ({r.type})" for r in resources)
+        super().__init__(
+            f"{stack.label}: refusing to destroy: the stack protects {names}; pass "
+            "--delete-protected to unprotect and delete them (a database's data is lost "
+            "unless restored from its backup)"
+        )
+
+
 @runtime_checkable
 class Engine(Protocol):
     """Previews city stacks. The real (Automation API) engine also deploys; see
@@ -115,6 +162,10 @@ class DeployEngine(Engine, Protocol):
 
     def up(self, stack: StackRef) -> PreviewResult: ...
 
-    def destroy(self, stack: StackRef) -> PreviewResult: ...
+    def destroy(self, stack: StackRef, *, delete_protected: bool = False) -> PreviewResult:
+        """Delete the stack's resources. Refuses (``ProtectedResourcesError``) when the
+        stack protects resources (a city's database outside dev) unless
+        ``delete_protected``, which unprotects them first."""
+        ...
 
     def refresh(self, stack: StackRef) -> PreviewResult: ...

@@ -47,6 +47,8 @@ from ociam.engines.base import (
 )
 
 PROJECT = "ociam-city"
+#: Pulumi project name of each project directory under ``stacks/``
+PROJECTS = {"city": PROJECT, "platform": "ociam-platform"}
 #: type tokens whose mocked outputs are generated secrets
 _GENERATED = {
     "random:index/randomPassword:RandomPassword": "result",
@@ -228,7 +230,8 @@ def _check_no_leak(result: PreviewResult, values: list[str]) -> None:
 
 
 class OfflineEngine:
-    """Runs ``stacks/city/__main__.py`` under mocks; ``preview`` reports every resource
+    """Runs ``stacks/city/__main__.py`` (or, for an environment's platform stack,
+    ``stacks/platform/__main__.py``) under mocks; ``preview`` reports every resource
     as a create (there is no state) with its inputs."""
 
     name = "offline"
@@ -239,7 +242,17 @@ class OfflineEngine:
         if not self.program.is_file():
             raise EngineError(f"no city program at {self.program}")
 
+    def _program(self, stack: StackRef) -> Path:
+        if not stack.is_platform:
+            return self.program
+        program = self.root / "stacks" / "platform" / "__main__.py"
+        if not program.is_file():
+            raise EngineError(f"no platform program at {program}")
+        return program
+
     def _config(self, stack: StackRef) -> tuple[dict[str, str], list[str], list[str]]:
+        if stack.is_platform:
+            return {f"ociam:{ROOT_CONFIG_KEY}": str(self.root)}, [], []
         city = load_city(self.root, stack)
         placeholders = {
             f"ociam:{key}": f"offline-placeholder-{secrets.token_hex(12)}"
@@ -251,9 +264,10 @@ class OfflineEngine:
     def preview(self, stack: StackRef) -> PreviewResult:
         """Run the program for one stack and return every resource with its inputs."""
         try:
+            program_path = self._program(stack)
             config, secret_keys, secret_values = self._config(stack)
         except CatalogError as exc:
-            raise EngineError(f"{stack.name}: {exc}") from exc
+            raise EngineError(f"{stack.label}: {exc}") from exc
         recorder = _Recorder()
         artifacts: list[Artifact] = []
         outputs: dict[str, Any] = {}
@@ -269,7 +283,7 @@ class OfflineEngine:
                 monitor = _Monitor(recorder)
                 pulumi.runtime.set_mocks(
                     monitor.mocks,
-                    project=PROJECT,
+                    project=PROJECTS[stack.project],
                     stack=stack.name,
                     # a preview, as `pulumi preview` is: outputs the monitor does not
                     # answer stay unknown instead of echoing inputs (15 % faster)
@@ -284,7 +298,7 @@ class OfflineEngine:
                 settings.ROOT.set(None)
 
                 def program() -> None:
-                    runpy.run_path(str(self.program), run_name="__main__")
+                    runpy.run_path(str(program_path), run_name="__main__")
                     root = settings.get_root_resource()
                     outputs.update(getattr(root, "outputs", {}))
 
@@ -299,9 +313,11 @@ class OfflineEngine:
             with _quiet_runtime():
                 contextvars.Context().run(run)
         except (EngineError, ValueError) as exc:
-            raise EngineError(f"{stack.name}: {exc}") from exc
+            raise EngineError(f"{stack.label}: {exc}") from exc
         except Exception as exc:
-            raise EngineError(f"{stack.name}: the city program failed: {exc!r}") from exc
+            raise EngineError(
+                f"{stack.label}: the {stack.project} program failed: {exc!r}"
+            ) from exc
         result = PreviewResult(
             stack=stack,
             engine=self.name,

@@ -24,6 +24,9 @@ KIND_ORDER = (
     "Secret",
     "ConfigMap",
     "Certificate",
+    "ClusterIssuer",
+    "GatewayClass",
+    "Gateway",
     "ObjectStore",
     "Cluster",
     "ScheduledBackup",
@@ -69,9 +72,18 @@ def sort_key(obj: dict[str, Any]) -> tuple[int, str, str, str]:
     )
 
 
+#: resources of the Kubernetes provider that are not Kubernetes objects (rendered apart)
+HELM_RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+
+
 def manifests(result: PreviewResult) -> list[dict[str, Any]]:
-    """Every Kubernetes object of a preview, plain and in install order."""
-    objects = [_plain(step.inputs) for step in result.kubernetes_steps if step.inputs is not None]
+    """Every Kubernetes object of a preview, plain and in install order (Helm releases
+    are not objects: ``ociam.render.platform`` renders them)."""
+    objects = [
+        _plain(step.inputs)
+        for step in result.kubernetes_steps
+        if step.inputs is not None and step.type != HELM_RELEASE_TYPE
+    ]
     return sorted(objects, key=sort_key)
 
 
