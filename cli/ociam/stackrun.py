@@ -90,6 +90,7 @@ def result_line(outcome: Outcome) -> str:
         body = change_text(outcome)
     else:
         body = outcome.error.splitlines()[0] if outcome.error else outcome.status
+        body = body.removeprefix(f"{outcome.stack.label}: ")
     return f"{head} {body} ({outcome.seconds:.1f}s)"
 
 

@@ -317,7 +317,7 @@ class PulumiEngine:
         try:
             return action()
         except errors.CommandError as exc:
-            raise EngineError(f"{stack.label}: {self._tail(str(exc))}") from None
+            raise EngineError(f"{stack.label}: {self._cli_error(str(exc))}") from None
         except EngineError:
             raise
         except Exception as exc:
@@ -326,9 +326,17 @@ class PulumiEngine:
     def _secrets(self) -> list[str]:
         return _known_secrets(self.environ)
 
-    def _tail(self, text: str, lines: int = 25) -> str:
-        kept = [line for line in text.splitlines() if line.strip()][-lines:]
-        return scrub("\n".join(kept), self._secrets())
+    def _cli_error(self, text: str, lines: int = 25) -> str:
+        """The CLI's own error first (its ``error:`` lines from stderr), then the tail of
+        what it printed; scrubbed of the passphrase."""
+        out, _, err = text.partition("\n stderr: ")
+        out = out.partition("\n stdout: ")[2]
+        err_lines = [line.strip() for line in err.splitlines() if line.strip()]
+        first = [line for line in err_lines if line.startswith("error:")] or err_lines or ["failed"]
+        rest = [
+            line for line in (out.splitlines() + err_lines) if line.strip() and line != first[0]
+        ]
+        return scrub("\n".join([first[0], *rest[-lines:]]), self._secrets())
 
     def _printer(self, stack: StackRef) -> Callable[[str], None] | None:
         if self.on_output is None:

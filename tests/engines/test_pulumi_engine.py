@@ -1,0 +1,343 @@
+"""The Pulumi engine end to end: the real CLI code and ``pulumi.automation`` against a
+fake ``pulumi`` executable that records what it is asked (see fake_pulumi.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ociam.catalog import load_environment
+from tests.engines.conftest import PROJECT_ROOT, FakePulumi, ociam
+
+CLUSTER = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+DB_REPLACED = [
+    {"op": "replace", "type": CLUSTER, "name": "database-cluster", "keys": ["spec.storage"]},
+    {"op": "update", "type": "kubernetes:apps/v1:StatefulSet", "name": "keycloak-statefulset"},
+    {"op": "create", "type": "kubernetes:core/v1:ConfigMap", "name": "realm-config"},
+    {"op": "same", "type": "kubernetes:core/v1:Service", "name": "keycloak-service"},
+]
+
+
+def _args(call: dict[str, object]) -> list[str]:
+    return [a for a in call["argv"] if a != "--non-interactive"]  # type: ignore[attr-defined]
+
+
+def test_preview_selects_or_creates_the_stack_and_reads_engine_events(
+    fake_pulumi: FakePulumi,
+) -> None:
+    fake_pulumi.stack("dev-demo", steps=DB_REPLACED)
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 0, run.output
+
+    calls = fake_pulumi.calls()
+    commands = [_args(c)[:2] for c in calls]
+    assert commands[:4] == [
+        ["version"],
+        ["stack", "select"],  # fails: no such stack yet
+        ["stack", "init"],
+        ["config", "--json"],
+    ]
+    assert _args(calls[2]) == ["stack", "init", "dev-demo", "--secrets-provider", "passphrase"]
+    preview = fake_pulumi.commands("preview")[0]
+    args = _args(preview)
+    assert args[args.index("--stack") + 1] == "dev-demo"
+    assert args[args.index("--event-log") + 1].startswith("tcp://127.0.0.1:")
+    assert "--yes" not in args and "--show-secrets" not in " ".join(_args(c)[0] for c in calls)
+    # the project directory of the city program, the backend and the passphrase
+    assert preview["cwd"] == str(PROJECT_ROOT / "stacks" / "city")
+    assert preview["env"]["PULUMI_BACKEND_URL"] == f"file://{fake_pulumi.backend}"
+    assert fake_pulumi.backend.is_dir()
+    assert preview["env"]["PULUMI_CONFIG_PASSPHRASE"] == fake_pulumi.passphrase
+    assert preview["env"]["PULUMI_AUTOMATION_API"] == "true"
+    assert all(c["env"]["PULUMI_BACKEND_URL"] for c in calls[1:])
+
+    # one result line, the replacement named with its reason, the passphrase nowhere
+    lines = [line for line in run.stdout.splitlines() if line.startswith("ok ")]
+    assert len(lines) == 1
+    assert "1 to create, 1 to update, 1 to replace, 0 to delete, 1 unchanged" in lines[0]
+    assert "[DATABASE REPLACE database-cluster]" in lines[0]
+    assert "database-cluster (replace: spec.storage)" in run.stdout
+    assert fake_pulumi.passphrase not in run.output
+
+
+def test_second_run_selects_the_existing_stack(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("dev-demo")
+    assert ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi").exit_code == 0
+    assert ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi").exit_code == 0
+    assert len(fake_pulumi.commands("stack", "init")) == 1
+    assert len(fake_pulumi.commands("stack", "select")) == 2
+    assert len(fake_pulumi.commands("preview")) == 2
+
+
+def test_json_output_lists_every_change(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("dev-demo", steps=DB_REPLACED)
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi", "-o", "json")
+    assert run.exit_code == 0, run.output
+    stack = json.loads(run.stdout)["stacks"][0]
+    assert stack["status"] == "ok"
+    assert stack["steps"] == {"create": 1, "replace": 1, "same": 1, "update": 1}
+    replaced = [c for c in stack["changes"] if c["op"] == "replace"]
+    assert replaced == [
+        {
+            "op": "replace",
+            "type": CLUSTER,
+            "name": "database-cluster",
+            "replace_reasons": ["spec.storage"],
+        }
+    ]
+
+
+def test_summary_markdown_names_replacements_and_calls_out_the_database(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    fake_pulumi.stack("dev-demo", steps=DB_REPLACED)
+    fake_pulumi.stack("dev-pori", fail="preview")
+    summary = tmp_path / "out" / "summary.md"
+    run = ociam(
+        "preview", "--env", "dev", "--city", "demo", "--engine", "pulumi",
+        "--summary-md", str(summary),
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("<!-- ociam-summary -->\n## ociam preview: 1 stack(s), pulumi engine")
+    assert (
+        "**Database replaced** in `dev-demo`: `database-cluster` (postgresql.cnpg.io/v1 Cluster)"
+        in text
+    )
+    assert "| `dev-demo` | ✅ ok | 1 | 1 | 1 | 0 | 1 |" in text
+    assert "- `database-cluster` (postgresql.cnpg.io/v1 Cluster) because of `spec.storage`" in text
+    assert fake_pulumi.passphrase not in text
+
+
+def test_a_failed_stack_fails_the_run_and_the_others_still_run(
+    fake_pulumi: FakePulumi, tmp_path: Path
+) -> None:
+    fake_pulumi.scenario["default"] = {"config": []}
+    for city in load_environment(PROJECT_ROOT, "dev").cities:
+        fake_pulumi.stack(f"dev-{city}")
+    fake_pulumi.stack("dev-pori", fail="preview")
+    summary = tmp_path / "summary.md"
+    run = ociam(
+        "preview", "--env", "dev", "--all", "--engine", "pulumi", "--jobs", "4",
+        "--summary-md", str(summary),
+    )  # fmt: skip
+    assert run.exit_code == 1
+    cities = load_environment(PROJECT_ROOT, "dev").cities
+    result_lines = [
+        line for line in run.stdout.splitlines() if line.split()[:1] in (["ok"], ["FAILED"])
+    ]
+    assert len(result_lines) == len(cities)
+    failed = [line for line in result_lines if line.startswith("FAILED")]
+    assert len(failed) == 1 and "dev-pori" in failed[0] and "the cluster said no" in failed[0]
+    assert f"{len(cities) - 1} of {len(cities)} stack(s) ok, 1 not: dev-pori" in run.stdout
+    assert "| `dev-pori` | ❌ failed |" in summary.read_text(encoding="utf-8")
+    assert len(fake_pulumi.commands("preview")) == len(cities)
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_stacks_run_in_parallel_up_to_jobs(fake_pulumi: FakePulumi, jobs: int) -> None:
+    cities = list(load_environment(PROJECT_ROOT, "dev").cities)
+    for city in cities:
+        fake_pulumi.stack(f"dev-{city}", sleep=0.6)
+    run = ociam("preview", "--env", "dev", "--all", "--engine", "pulumi", "--jobs", str(jobs))
+    assert run.exit_code == 0, run.output
+    spans = [(c["start"], c["end"]) for c in fake_pulumi.commands("preview")]
+    assert len(spans) == len(cities)
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    assert peak <= jobs
+    if jobs > 1:
+        assert peak >= 2, "no two stacks ever ran at once"
+
+
+def test_the_passphrase_never_reaches_the_output(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
+    fake_pulumi.stack("dev-demo", leak_passphrase=True)
+    summary = tmp_path / "summary.md"
+    run = ociam(
+        "preview", "--env", "dev", "--city", "demo", "--engine", "pulumi",
+        "--summary-md", str(summary),
+    )  # fmt: skip
+    assert run.exit_code == 1
+    assert "passphrase '<secret>' is wrong" in run.output
+    assert fake_pulumi.passphrase not in run.output
+    assert fake_pulumi.passphrase not in summary.read_text(encoding="utf-8")
+
+
+def test_passphrase_from_a_file_is_passed_through_and_scrubbed(
+    fake_pulumi: FakePulumi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret_file = tmp_path / "passphrase"
+    secret_file.write_text(fake_pulumi.passphrase + "\n", encoding="utf-8")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(secret_file))
+    fake_pulumi.stack("dev-demo")
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 0, run.output
+    preview = fake_pulumi.commands("preview")[0]
+    assert preview["env"]["PULUMI_CONFIG_PASSPHRASE_FILE"] == str(secret_file)
+    assert preview["env"]["PULUMI_CONFIG_PASSPHRASE"] is None
+
+
+def test_no_passphrase_fails_before_the_cli_runs_anything(
+    fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 1
+    assert "set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" in run.output
+    assert not fake_pulumi.commands("stack")
+
+
+def test_missing_secret_config_is_named_and_nothing_previews(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("dev-demo", config=["ociam:ldapBindPassword"])
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 1
+    assert "secret config missing: ociam:backupAccessKeyId" in run.stdout
+    assert "pulumi config set --secret KEY --stack dev-demo" in run.stdout
+    assert not fake_pulumi.commands("preview")
+
+
+def test_up_in_prod_asks_for_the_city_name(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("prod-pori")
+    refused = ociam("up", "--env", "prod", "--city", "pori", "--engine", "pulumi", stdin="porvoo\n")
+    assert refused.exit_code == 2
+    assert "type 'pori'" in refused.output and "nothing was changed" in refused.output
+    no_input = ociam("up", "--env", "prod", "--city", "pori", "--engine", "pulumi", stdin="")
+    assert no_input.exit_code == 2
+    assert "or pass --yes in CI" in no_input.output
+    assert not fake_pulumi.commands("stack")  # not even selected
+
+    typed = ociam("up", "--env", "prod", "--city", "pori", "--engine", "pulumi", stdin="pori\n")
+    assert typed.exit_code == 0, typed.output
+    up = _args(fake_pulumi.commands("up")[0])
+    assert up[:3] == ["up", "--yes", "--skip-preview"]
+    assert up[up.index("--stack") + 1] == "prod-pori"
+    history = _args(fake_pulumi.commands("stack", "history")[0])
+    assert "--show-secrets" not in history
+
+
+def test_up_with_yes_skips_the_question_and_hides_secret_outputs(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("prod-pori")
+    run = ociam(
+        "up", "--env", "prod", "--city", "pori", "--engine", "pulumi", "--yes", "-o", "json"
+    )
+    assert run.exit_code == 0, run.output
+    assert "s3cr3t-output" not in run.output
+    assert json.loads(run.stdout)["stacks"][0]["status"] == "ok"
+
+
+def test_dev_up_needs_no_confirmation(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("dev-demo")
+    run = ociam("up", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 0, run.output
+    assert len(fake_pulumi.commands("up")) == 1
+
+
+def test_destroy_refuses_a_protected_database_unless_told(fake_pulumi: FakePulumi) -> None:
+    steps = [
+        {"op": "create", "type": CLUSTER, "name": "database-cluster"},
+        {"op": "create", "type": "kubernetes:core/v1:Namespace", "name": "namespace-ns"},
+    ]
+    fake_pulumi.stack("staging-pori", steps=steps, protect=["database-cluster"])
+    assert ociam("up", "--env", "staging", "--city", "pori", "--engine", "pulumi").exit_code == 0
+
+    refused = ociam("destroy", "--env", "staging", "--city", "pori", "--engine", "pulumi")
+    assert refused.exit_code == 1
+    assert "REFUSED" in refused.stdout and "database-cluster" in refused.stdout
+    assert "--delete-protected" in refused.stdout
+    assert not fake_pulumi.commands("destroy")
+    export = _args(fake_pulumi.commands("stack", "export")[0])
+    assert "--show-secrets" not in export
+
+    told = ociam(
+        "destroy", "--env", "staging", "--city", "pori", "--engine", "pulumi", "--delete-protected"
+    )
+    assert told.exit_code == 0, told.output
+    unprotect = _args(fake_pulumi.commands("state", "unprotect")[0])
+    assert unprotect == ["state", "unprotect", "--all", "--yes", "--stack", "staging-pori"]
+    assert len(fake_pulumi.commands("destroy")) == 1
+    assert "2 to delete" in told.stdout
+
+
+def test_destroy_of_a_stack_that_does_not_exist_fails_clearly(fake_pulumi: FakePulumi) -> None:
+    run = ociam("destroy", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 1
+    assert "no stack named 'dev-demo' found" in run.output
+    assert not fake_pulumi.commands("stack", "init")
+
+
+def test_refresh_reports_drift_as_updates(fake_pulumi: FakePulumi) -> None:
+    steps = [
+        {
+            "op": "create",
+            "type": "kubernetes:apps/v1:StatefulSet",
+            "name": "keycloak",
+            "diffs": ["spec"],
+        },
+        {"op": "create", "type": "kubernetes:core/v1:Service", "name": "keycloak-service"},
+    ]
+    fake_pulumi.stack("dev-demo", steps=steps)
+    assert ociam("up", "--env", "dev", "--city", "demo", "--engine", "pulumi").exit_code == 0
+    run = ociam("refresh", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 0, run.output
+    assert "0 to create, 1 to update, 0 to replace, 0 to delete, 1 unchanged" in run.stdout
+    assert _args(fake_pulumi.commands("refresh")[0])[:3] == ["refresh", "--skip-preview", "--yes"]
+
+
+def test_platform_goes_first_and_cities_wait_for_it(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("staging", sleep=0.5)
+    for city in ("pori", "porvoo"):
+        fake_pulumi.stack(f"staging-{city}")
+    run = ociam(
+        "up",
+        "--env",
+        "staging",
+        "--platform",
+        "--city",
+        "pori",
+        "--engine",
+        "pulumi",
+        "--jobs",
+        "4",
+    )
+    assert run.exit_code == 0, run.output
+    ups = fake_pulumi.commands("up")
+    by_stack = {_args(c)[_args(c).index("--stack") + 1]: c for c in ups}
+    assert set(by_stack) == {"staging", "staging-pori"}
+    assert by_stack["staging"]["cwd"] == str(PROJECT_ROOT / "stacks" / "platform")
+    assert by_stack["staging"]["end"] <= by_stack["staging-pori"]["start"]
+    assert "platform/staging" in run.stdout
+
+
+def test_cities_are_skipped_when_their_platform_fails_to_deploy(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("staging", fail="up")
+    fake_pulumi.stack("staging-pori")
+    run = ociam("up", "--env", "staging", "--platform", "--city", "pori", "--engine", "pulumi")
+    assert run.exit_code == 1
+    assert "SKIPPED  staging-pori" in run.stdout
+    assert [_args(c)[-1] for c in fake_pulumi.commands("up")] == ["staging"]
+
+
+def test_an_older_cli_gets_a_file_event_log(
+    fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.201.0")
+    fake_pulumi.stack("dev-demo", steps=DB_REPLACED)
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 0, run.output
+    args = _args(fake_pulumi.commands("preview")[0])
+    assert args[args.index("--event-log") + 1].endswith("eventlog.txt")
+    assert "1 to replace" in run.stdout
+
+
+def test_a_too_old_cli_is_refused(fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.150.0")
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert run.exit_code == 1
+    assert "3.200.0" in run.output
+    assert not fake_pulumi.commands("preview")
