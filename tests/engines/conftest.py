@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from ociam.catalog import ENVIRONMENTS, load_environment
+from tests.support import CliResult
 
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parents[1]
@@ -100,18 +101,7 @@ def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fak
     yield fake
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-def ociam(*args: str, root: Path = PROJECT_ROOT, stdin: str | None = None) -> Run:
+def ociam(*args: str, root: Path = PROJECT_ROOT, stdin: str | None = None) -> CliResult:
     """Run the CLI in-process (the environment is the test's, as monkeypatched)."""
     from typer.testing import CliRunner
 
@@ -124,4 +114,4 @@ def ociam(*args: str, root: Path = PROJECT_ROOT, stdin: str | None = None) -> Ru
         env={"OCIAM_ROOT": str(root), "OCIAM_ENV": ""},
         catch_exceptions=False,
     )
-    return Run(result.exit_code, result.stdout, result.stderr)
+    return CliResult(result.exit_code, result.stdout, result.stderr)

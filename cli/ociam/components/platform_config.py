@@ -28,6 +28,10 @@ class ChartPin(_Strict):
     repository: str | None = Field(default=None, pattern=r"^https://[^\s]+$")
     version: str = Field(pattern=r"^v?\d+\.\d+\.\d+$", description="Exact chart version")
     app_version: str = Field(description="The application version the chart installs")
+    crds_version: str = Field(
+        description="Release of the CRDs the chart installs, as named in the shared CRD "
+        "directory's README (the schemas renders are validated against)"
+    )
 
     @field_validator("chart")
     @classmethod
