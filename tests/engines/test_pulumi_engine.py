@@ -341,3 +341,12 @@ def test_a_too_old_cli_is_refused(fake_pulumi: FakePulumi, monkeypatch: pytest.M
     assert run.exit_code == 1
     assert "3.200.0" in run.output
     assert not fake_pulumi.commands("preview")
+
+
+def test_show_output_streams_the_cli_prefixed_by_stack(fake_pulumi: FakePulumi) -> None:
+    fake_pulumi.stack("dev-demo", leak_passphrase=False)
+    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi", "--show-output")
+    assert run.exit_code == 0, run.output
+    assert "[dev-demo] Preview (dev-demo): done" in run.stderr
+    quiet = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
+    assert "Preview (dev-demo): done" not in quiet.output
