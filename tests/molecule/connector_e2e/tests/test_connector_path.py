@@ -4,9 +4,11 @@ Run by Molecule's verifier after converge and idempotence (check 5 is
 Molecule's idempotence step; check mode is verified here too). The checks
 that restart things come last. Bounds:
   - failover: at most one failed bind+search while a DC goes away;
-  - tunnel recovery: LDAPS through the path again within 60 s of the hub
-    coming back from a restart (probe interval 10 s + 15 s WireGuard rekey
-    timeout + 5 s retry, plus boot), within 30 s after a connector restart.
+  - tunnel recovery: LDAPS through the path of both cities again within 30 s
+    of a hub restart (the hub restores the spokes' endpoints and handshakes
+    itself; without that the spokes' probe would take probe interval 10 s +
+    WireGuard's 15 s + 5 s retry after boot), within 30 s of a connector
+    restart (the spoke handshakes as soon as its tunnel is up).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from e2e import (
 )
 
 CITYA, CITYB = City("citya"), City("cityb")
-HUB_RECOVERY_BOUND_S = 60
+HUB_RECOVERY_BOUND_S = 30
 CONNECTOR_RECOVERY_BOUND_S = 30
 MAX_FAILED_DURING_FAILOVER = 1
 
@@ -56,7 +58,7 @@ def passwords() -> None:
 
 
 def path_works(client: str, city: City) -> bool:
-    return ldapsearch(client, city, timeout=5).returncode == 0
+    return ldapsearch(client, city, timeout=3).returncode == 0
 
 
 # --- 1. a bind and a search through hub, tunnel and connector -----------------
@@ -301,14 +303,15 @@ def test_2_failover_when_a_dc_host_disappears() -> None:
 def _restart_and_time(container: str, bound: float, name: str) -> None:
     assert path_works(CLIENTS["citya"], CITYA)
     run("podman", "restart", "-t", "20", container, timeout=120, check=True)
-    # from the moment podman has started the container again
-    seconds = wait_for(
-        lambda: path_works(CLIENTS["citya"], CITYA) and path_works(CLIENTS["cityb"], CITYB),
-        bound + 30,
-        interval=1,
-    )
-    record(name, None if seconds is None else round(seconds, 1))
-    assert seconds is not None and seconds <= bound, f"{name}: {seconds}"
+    # from the moment podman has started the container again; each city on its own
+    # (a city waits for its path, and the time counts until both work)
+    start = time.monotonic()
+    for slug, city in (("citya", CITYA), ("cityb", CITYB)):
+        waited = wait_for(lambda c=city, s=slug: path_works(CLIENTS[s], c), bound + 30, 0.5)
+        assert waited is not None, f"{name}: {slug} not back after {bound + 30} s"
+    seconds = time.monotonic() - start
+    record(name, round(seconds, 1))
+    assert seconds <= bound, f"{name}: {seconds:.1f} s"
 
 
 def test_3_tunnel_recovers_after_connector_service_restart() -> None:
