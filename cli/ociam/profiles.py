@@ -29,11 +29,10 @@ NON_HEAP_MB = 300
 HEAP_SHARE = 0.7
 #: CPU limit as a multiple of the request (sizing guide: 200 % headroom)
 CPU_HEADROOM = 3
-#: heap options: the guide's 70 % share, expressed the way kc.sh sets its default
-JAVA_OPTS_KC_HEAP = (
-    "-XX:MaxHeapFreeRatio=10 -XX:MaxRAMPercentage=70 "
-    "-XX:MinRAMPercentage=70 -XX:InitialRAMPercentage=50"
-)
+#: heap options: the guide's 70 % share, exactly kc.sh's default in a container
+#: (JAVA_OPTS_KC_HEAP in bin/kc.sh of 26.x). No heap free ratios: the JVM's default
+#: MinHeapFreeRatio is 40, and a MaxHeapFreeRatio below it stops the JVM at start.
+JAVA_OPTS_KC_HEAP = "-XX:MaxRAMPercentage=70 -XX:MinRAMPercentage=70 -XX:InitialRAMPercentage=50"
 
 
 def memory_limit_mb(request_mb: int) -> int:
@@ -78,6 +77,8 @@ class SizeProfile:
     keycloak: Resources
     #: the init container that runs `kc.sh build` (short, CPU-bound)
     keycloak_build: Resources
+    #: the init container that copies the image's lib/quarkus into the emptyDir (seconds)
+    keycloak_seed: Resources
     postgres_instances: int
     postgres: Resources
     #: the description reviewers read in previews
@@ -90,6 +91,7 @@ class SizeProfile:
 
 
 _BUILD = Resources(cpu_request_m=500, cpu_limit_m=2000, memory_request_mb=512, memory_limit_mb=1024)
+_SEED = Resources(cpu_request_m=50, cpu_limit_m=200, memory_request_mb=32, memory_limit_mb=64)
 
 PROFILES: dict[ProfileName, SizeProfile] = {
     "dev": SizeProfile(
@@ -97,6 +99,7 @@ PROFILES: dict[ProfileName, SizeProfile] = {
         keycloak_replicas=1,
         keycloak=keycloak_resources(logins_per_second=7, sessions=10_000),
         keycloak_build=_BUILD,
+        keycloak_seed=_SEED,
         postgres_instances=1,
         postgres=Resources(250, 1000, 512, 1024),
         description="1 Keycloak pod (~7 logins/s), 1 PostgreSQL instance",
@@ -106,6 +109,7 @@ PROFILES: dict[ProfileName, SizeProfile] = {
         keycloak_replicas=2,
         keycloak=keycloak_resources(logins_per_second=15, sessions=10_000),
         keycloak_build=_BUILD,
+        keycloak_seed=_SEED,
         postgres_instances=2,
         postgres=Resources(500, 2000, 1024, 2048),
         description="2 Keycloak pods (~15 logins/s each), PostgreSQL primary + standby",
@@ -115,6 +119,7 @@ PROFILES: dict[ProfileName, SizeProfile] = {
         keycloak_replicas=3,
         keycloak=keycloak_resources(logins_per_second=30, sessions=60_000),
         keycloak_build=_BUILD,
+        keycloak_seed=_SEED,
         postgres_instances=3,
         postgres=Resources(1000, 4000, 2048, 4096),
         description="3 Keycloak pods (~30 logins/s, 60k sessions each), PostgreSQL + 2 standbys",

@@ -374,15 +374,6 @@ CASES = [
         "redirect_uris:",
     ),
     Case(
-        "duplicate-client-id",
-        DEMO,
-        "client_id: asiointi",
-        "client_id: intranet\n    # same id, other realm is fine; same realm is not",
-        "applications[1].client_id",
-        "placeholder-not-reported",
-        "client_id: intranet\n    # same",
-    ),
-    Case(
         "mfa-not-allowed",
         DEMO,
         "mfa: otp",
@@ -585,9 +576,7 @@ def _apply(root: Path, case: Case) -> None:
     path.write_text(text.replace(case.old, case.new, 1), encoding="utf-8")
 
 
-@pytest.mark.parametrize(
-    "case", [c for c in CASES if c.id != "duplicate-client-id"], ids=lambda c: c.id
-)
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_malformed_catalog_is_rejected_with_location(
     case: Case, project_copy: Path, copy_cli: Cli
 ) -> None:

@@ -17,6 +17,7 @@ from ociam.components.realm_config import (
     KeycloakEndpoint,
     RealmConfig,
 )
+from ociam.realms.placeholders import substitution_safe
 from tests.realms.realm_support import city
 
 KEYCLOAK_LABELS = {"app.kubernetes.io/name": "keycloak", "app.kubernetes.io/component": "server"}
@@ -246,7 +247,7 @@ def test_jobs_pass_pod_security_restricted(rendered: Recorder, kind: str) -> Non
     assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
     resources = container["resources"]
     assert set(resources["requests"]) == {"cpu", "memory"} == set(resources["limits"])
-    assert container["image"] == "docker.io/adorsys/keycloak-config-cli:6.5.1-26.5.5"
+    assert container["image"] == "docker.io/adorsys/keycloak-config-cli:6.5.0-26.5.4"
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert mounts["/config"]["readOnly"] is True and "/tmp" in mounts
 
@@ -285,3 +286,12 @@ def test_empty_keycloak_selector_is_refused(demo: CityConfig) -> None:
             bootstrap=BootstrapCredentials(secret_name="b"),
             labels={},
         )
+
+
+def test_realm_secrets_are_stored_the_way_substitution_reads_them_back(demo: CityConfig) -> None:
+    hostile = 'bind"pass\\word $(env:HOME) ä'
+    data = secret_data(render(demo, {"ldapBindPassword": hostile}))
+    stored = data["OCIAM_SECRET_LDAP_BIND_PASSWORD"]
+    assert stored == substitution_safe(hostile) != hostile
+    # the config client's generated secret is used verbatim as a credential too: not encoded
+    assert data["OCIAM_CONFIG_CLIENT_SECRET"].startswith("generated-")

@@ -15,7 +15,7 @@ from ociam.catalog.secrets import SecretRef
 from ociam.realms import RealmBuildError, build_realms
 from ociam.realms.clients import ApplicationError
 from ociam.realms.config_client import CONFIG_CLIENT_ID, REALM_ADMIN_ROLES
-from ociam.realms.placeholders import env_name, placeholders_in
+from ociam.realms.placeholders import env_name, placeholders_in, substitution_safe
 from ociam.realms.security import PASSWORD_POLICY
 from tests.realms.realm_support import all_cities, by, city, walk
 
@@ -315,3 +315,55 @@ def test_env_names_from_secret_refs() -> None:
         env_name(SecretRef(pulumi_secret="ldapBindPassword")) == "OCIAM_SECRET_LDAP_BIND_PASSWORD"
     )
     assert env_name(SecretRef(pulumi_secret="x2Key")) == "OCIAM_SECRET_X2_KEY"
+
+
+@pytest.mark.parametrize("config", CITIES, ids=ids)
+def test_a_user_profile_is_only_rendered_with_the_attribute_that_applies_it(
+    config: CityConfig,
+) -> None:
+    # keycloak-config-cli's UserProfileImportService.doImport skips `userProfile` unless the
+    # realm attribute userProfileEnabled is set (../shared/notes/keycloak-config-cli.md)
+    for name, realm in documents(config).items():
+        if "userProfile" in realm:
+            assert realm["attributes"].get("userProfileEnabled") == "true", name
+
+
+@pytest.mark.parametrize("config", CITIES, ids=ids)
+def test_every_placeholder_is_a_whole_json_string(config: CityConfig) -> None:
+    # substitution_safe() escapes a value for a JSON string: no other context may exist
+    realms = build_realms(config)
+    for item in (*realms.realms, *realms.bootstrap):
+        occurrences = item.text.count("$(")
+        whole = len(re.findall(r'"\$\(env:[A-Z][A-Z0-9_]*\)"', item.text))
+        assert occurrences == whole, item.filename
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", 'quo"te', "back\\slash", "$(env:PATH)", "$$(x)", "tab\tand\nnewline", "ä€😀", "'"],
+)
+def test_substitution_safe_values_read_back_as_json_strings(value: str) -> None:
+    encoded = substitution_safe(value)
+    assert "$(" not in encoded.replace("$$(", "")
+    # what the substitutor leaves after its escape handling, read as the JSON string it sits in
+    assert json.loads('"' + encoded.replace("$$(", "$(") + '"') == value
+
+
+def test_generated_config_client_secrets_need_no_escaping() -> None:
+    # RandomPassword(special=False) draws from letters and digits: the same value is substituted
+    # into the bootstrap file and sent as the apply Job's credential
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    assert substitution_safe(alphabet) == alphabet
+
+
+@pytest.mark.parametrize("config", CITIES, ids=ids)
+def test_no_component_config_value_is_empty(config: CityConfig) -> None:
+    # Keycloak drops empty config values of components created through the admin API (as
+    # keycloak-config-cli creates them), so an empty value is a difference on every run
+    for name, realm in documents(config).items():
+        for components in (realm.get("components") or {}).values():
+            for component in components:
+                subs = [s for group in component.get("subComponents", {}).values() for s in group]
+                for item in [component, *subs]:
+                    empty = [k for k, v in item.get("config", {}).items() if v in ([""], "")]
+                    assert not empty, (name, item["name"], empty)

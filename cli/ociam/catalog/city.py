@@ -221,7 +221,11 @@ class OidcApplication(StrictModel):
     name: str | None = None
     access_type: Literal["public", "confidential"]
     redirect_uris: list[str] = Field(min_length=1)
-    post_logout_redirect_uris: list[str] = Field(default_factory=list)
+    post_logout_redirect_uris: list[str] = Field(
+        default_factory=list,
+        description="Where the app may send users after logout; empty: its redirect_uris "
+        "(Keycloak's '+')",
+    )
     web_origins: list[str] = Field(default_factory=list)
     client_secret: SecretRef | None = None
     default_scopes: list[str] = Field(default_factory=list)

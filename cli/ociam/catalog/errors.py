@@ -22,13 +22,14 @@ class Problem:
     line: int | None = None
     severity: Severity = Severity.ERROR
 
+    def shown_file(self, relative_to: Path | None = None) -> Path:
+        """The file, relative to ``relative_to`` when it lies below it."""
+        if relative_to is not None and self.file.is_relative_to(relative_to):
+            return self.file.relative_to(relative_to)
+        return self.file
+
     def location(self, relative_to: Path | None = None) -> str:
-        shown = self.file
-        if relative_to is not None:
-            try:
-                shown = self.file.relative_to(relative_to)
-            except ValueError:
-                shown = self.file
+        shown = self.shown_file(relative_to)
         return f"{shown}:{self.line}" if self.line is not None else str(shown)
 
     def render(self, relative_to: Path | None = None) -> str:
@@ -37,11 +38,8 @@ class Problem:
         return f"{self.location(relative_to)}: {prefix}{field}{self.reason}"
 
     def as_dict(self, relative_to: Path | None = None) -> dict[str, object]:
-        shown = self.file
-        if relative_to is not None and self.file.is_relative_to(relative_to):
-            shown = self.file.relative_to(relative_to)
         return {
-            "file": str(shown),
+            "file": str(self.shown_file(relative_to)),
             "line": self.line,
             "field": self.field,
             "reason": self.reason,

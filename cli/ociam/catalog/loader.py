@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,15 +38,17 @@ class EnvironmentCatalog:
         try:
             return self.cities[slug]
         except KeyError:
-            raise CatalogError([unknown_city_problem(self, slug)]) from None
+            raise CatalogError(
+                [unknown_city_problem(self.directory, self.name, slug, self.cities)]
+            ) from None
 
 
-def unknown_city_problem(catalog: EnvironmentCatalog, slug: str) -> Problem:
-    known = ", ".join(sorted(catalog.cities)) or "none"
+def unknown_city_problem(directory: Path, env: str, slug: str, known: Iterable[str]) -> Problem:
+    names = ", ".join(sorted(known)) or "none"
     return Problem(
-        catalog.directory / "group_vars",
+        directory / "group_vars" / f"{slug}.yml",
         "city",
-        f"unknown city '{slug}' in {catalog.name}; known: {known}",
+        f"unknown city '{slug}' in {env}; known: {names}",
     )
 
 

@@ -136,15 +136,11 @@ connector:
 
 def inventory_with_city(text: str, path: Path, slug: str, host: str | None) -> str:
     """``text`` of hosts.yml with a group for ``slug`` appended under ``cities``."""
-    node = yaml.compose(text)
-    children = None
-    try:
-        for key_path in (("all",), ("children",), ("cities",), ("children",)):
-            assert node is not None and isinstance(node, yaml.MappingNode)
-            node = next(v for k, v in node.value if k.value == key_path[0])
-        children = node
-    except (AssertionError, StopIteration):
-        children = None
+    children: yaml.Node | None = yaml.compose(text)
+    for key in ("all", "children", "cities", "children"):
+        if not isinstance(children, yaml.MappingNode):
+            break
+        children = next((v for k, v in children.value if k.value == key), None)
     if not isinstance(children, yaml.MappingNode) or children.flow_style or not children.value:
         raise CatalogError(
             [

@@ -96,7 +96,12 @@ def show(
 def _validate_env(invocation: Invocation, city: str | None) -> tuple[list[Problem], list[str]]:
     """Problems of one environment (restricted to one city's files) and the cities checked."""
     from ociam.catalog import CatalogError, load_environment
-    from ociam.catalog.loader import DEFAULTS_FILE, INVENTORY_FILE, environment_dir
+    from ociam.catalog.loader import (
+        DEFAULTS_FILE,
+        INVENTORY_FILE,
+        environment_dir,
+        unknown_city_problem,
+    )
 
     try:
         catalog = load_environment(invocation.root, invocation.env)
@@ -108,13 +113,8 @@ def _validate_env(invocation: Invocation, city: str | None) -> tuple[list[Proble
     directory = environment_dir(invocation.root, invocation.env)
     city_file = directory / "group_vars" / f"{city}.yml"
     if not city_file.exists():
-        known = sorted(
-            p.stem for p in (directory / "group_vars").glob("*.yml") if p.name != DEFAULTS_FILE
-        )
-        from ociam.catalog import Problem
-
-        reason = f"unknown city '{city}' in {invocation.env}; known: {', '.join(known)}"
-        return [Problem(city_file, "city", reason)], []
+        known = (p.stem for p in city_file.parent.glob("*.yml") if p.name != DEFAULTS_FILE)
+        return [unknown_city_problem(directory, invocation.env, city, known)], []
     relevant = {city_file, directory / "group_vars" / DEFAULTS_FILE, directory / INVENTORY_FILE}
     return [p for p in problems if p.file in relevant], [city] if city in slugs else []
 

@@ -1,8 +1,12 @@
 """Keycloak 26 as a StatefulSet, its Services and PodDisruptionBudget.
 
-The optimized build: the upstream image runs ``kc.sh build`` in an init
-container into an emptyDir mounted at ``/opt/keycloak/lib/quarkus``; the server
-container mounts the same directory read-only and runs ``start --optimized``.
+The optimized build: ``kc.sh build`` re-augments the Quarkus application in
+``/opt/keycloak/lib/quarkus``, which must start from the image's own copy (it
+reads ``quarkus-application.dat`` there). So a first init container of the
+upstream image copies that directory into an emptyDir, the second runs
+``kc.sh build`` with the emptyDir mounted at ``/opt/keycloak/lib/quarkus``, and
+the server container mounts it read-only and runs ``start --optimized``. The
+root filesystem stays read-only in all three.
 Build-time options (database vendor, health, metrics) therefore live here, next
 to the runtime options, and show up in every render (see docs/stack.md).
 """
@@ -40,7 +44,18 @@ MANAGEMENT_SERVICE = "keycloak-management"
 LDAP_CA_CONFIGMAP = "ldap-ca"
 TRUSTSTORE_DIR = "/opt/keycloak/conf/truststores"
 #: build-time options fixed by `kc.sh build` (runtime `start --optimized` must not change them)
-BUILD_OPTIONS = ("--db=postgres", "--health-enabled=true", "--metrics-enabled=true")
+BUILD_OPTIONS = (
+    "--db=postgres",
+    "--health-enabled=true",
+    "--metrics-enabled=true",
+    "--event-metrics-user-enabled=true",
+    # deprecated and unused (no stored broker tokens, no Twitter): off, so they cannot be
+    # switched on by a realm setting and the server starts without deprecation warnings
+    "--features-disabled=identity-brokering-api,twitter-broker",
+)
+QUARKUS_DIR = "/opt/keycloak/lib/quarkus"
+#: where the seed init container sees the emptyDir it fills from the image's QUARKUS_DIR
+QUARKUS_SEED_MOUNT = "/mnt/quarkus"
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,6 @@ def keycloak_env(city: CityContext, db: DatabaseConnection) -> list[dict[str, An
         _secret_env("KC_BOOTSTRAP_ADMIN_PASSWORD", BOOTSTRAP_SECRET, "password"),
         _secret_env("KC_BOOTSTRAP_ADMIN_CLIENT_ID", BOOTSTRAP_SECRET, "client-id"),
         _secret_env("KC_BOOTSTRAP_ADMIN_CLIENT_SECRET", BOOTSTRAP_SECRET, "client-secret"),
-        {"name": "KC_EVENT_METRICS_USER_ENABLED", "value": "true"},
         {"name": "KC_LOG_CONSOLE_OUTPUT", "value": "json"},
         {"name": "KC_SHUTDOWN_DELAY", "value": "5s"},
         {"name": "KC_SHUTDOWN_TIMEOUT", "value": "30s"},
@@ -116,7 +130,7 @@ def pod_spec(city: CityContext, db: DatabaseConnection, service_account: str) ->
     size = city.profile
     selector = city.selector(APP, COMPONENT)
     writable = [
-        {"name": "quarkus", "mountPath": "/opt/keycloak/lib/quarkus"},
+        {"name": "quarkus", "mountPath": QUARKUS_DIR},
         {"name": "data", "mountPath": "/opt/keycloak/data"},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
@@ -170,6 +184,17 @@ def pod_spec(city: CityContext, db: DatabaseConnection, service_account: str) ->
         ],
         "initContainers": [
             {
+                # kc.sh build needs the image's pre-built application in lib/quarkus,
+                # which the emptyDir would otherwise hide: copy it in first
+                "name": "kc-seed",
+                "image": image,
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["cp", "-R", f"{QUARKUS_DIR}/.", f"{QUARKUS_SEED_MOUNT}/"],
+                "securityContext": container_security_context(),
+                "resources": size.keycloak_seed.as_k8s(),
+                "volumeMounts": [{"name": "quarkus", "mountPath": QUARKUS_SEED_MOUNT}],
+            },
+            {
                 "name": "kc-build",
                 "image": image,
                 "imagePullPolicy": "IfNotPresent",
@@ -177,7 +202,7 @@ def pod_spec(city: CityContext, db: DatabaseConnection, service_account: str) ->
                 "securityContext": container_security_context(),
                 "resources": size.keycloak_build.as_k8s(),
                 "volumeMounts": writable,
-            }
+            },
         ],
         "containers": [
             {

@@ -30,7 +30,7 @@ from ociam.catalog import CityConfig
 from ociam.components.artifacts import publish
 from ociam.realms import CityRealms, RealmFile, build_realms
 from ociam.realms.config_client import CONFIG_CLIENT_ID
-from ociam.realms.placeholders import CONFIG_CLIENT_SECRET_ENV
+from ociam.realms.placeholders import CONFIG_CLIENT_SECRET_ENV, substitution_safe
 
 TYPE = "ociam:realms:RealmConfig"
 APP_NAME = "keycloak-config-cli"
@@ -158,6 +158,8 @@ class RealmConfig(pulumi.ComponentResource):
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, namespace=namespace, labels=common)
 
         # --- secrets: generated config client secret + catalog secrets, as env var keys
+        # letters and digits only: the same value is substituted into the bootstrap file and
+        # sent as the apply Job's credential, so it must read the same both ways
         client_secret = random.RandomPassword(
             f"{name}-client-secret", length=48, special=False, opts=child
         )
@@ -167,9 +169,11 @@ class RealmConfig(pulumi.ComponentResource):
         }
         for binding in self.realms.secrets:
             given = (secret_values or {}).get(binding.config_key)
-            values[binding.env] = (
+            value: pulumi.Output[str] = (
                 given if given is not None else config.require_secret(binding.config_key)
             )
+            encoded: pulumi.Output[str] = pulumi.Output.secret(value.apply(substitution_safe))
+            values[binding.env] = encoded
         env_secret_name = self.env_secret_name = f"{name}-env"
         k8s.core.v1.Secret(
             f"{name}-env",

@@ -109,6 +109,10 @@ def build_employees(city: CityConfig, spec: EmployeesRealm) -> RealmFile:
     return _realm_file(employees.REALM, realm, city, secrets)
 
 
+#: the realm attribute keycloak-config-cli reads before it applies `userProfile`
+USER_PROFILE_ENABLED = "userProfileEnabled"
+
+
 def build_residents(city: CityConfig, spec: ResidentsRealm) -> RealmFile:
     settings = city.settings.suomifi
     secrets: list[SecretBinding] = []
@@ -126,6 +130,9 @@ def build_residents(city: CityConfig, spec: ResidentsRealm) -> RealmFile:
     realm |= residents.resident_flows().realm_fields()
     realm["browserFlow"] = residents.BROWSER_FLOW
     realm["userProfile"] = residents.user_profile(spec)
+    # keycloak-config-cli applies `userProfile` only when this realm attribute is set
+    # (UserProfileImportService.doImport); without it the key is silently skipped
+    realm["attributes"] = {**realm.get("attributes", {}), USER_PROFILE_ENABLED: "true"}
     keys, key_secrets = residents.sp_key_components(spec)
     if keys:
         realm["components"] = {residents.KEY_PROVIDER_TYPE: keys}

@@ -60,7 +60,9 @@ def oidc_client(
     scopes = sorted(set(BASE_DEFAULT_SCOPES) | set(app.default_scopes))
     attributes: dict[str, str] = {
         "pkce.code.challenge.method": "S256",
-        "post.logout.redirect.uris": "##".join(app.post_logout_redirect_uris),
+        # Keycloak's import turns an empty value into "+" (the redirect URIs): say so here,
+        # or every keycloak-config-cli run would see a difference
+        "post.logout.redirect.uris": "##".join(app.post_logout_redirect_uris) or "+",
         "oauth2.device.authorization.grant.enabled": "false",
         "oidc.ciba.grant.enabled": "false",
         "backchannel.logout.session.required": "true",

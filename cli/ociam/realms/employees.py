@@ -98,6 +98,21 @@ def ldap_component(url: str, ldap: LdapFederation, bind: SecretBinding) -> JsonO
             "subComponents": {},
             "config": _config({"ldap.password.policy.hints.enabled": "false"}),
         },
+        # the rest of what Keycloak creates by itself for a new read-only AD provider
+        # (LDAPStorageProviderFactory.onCreate), named so that the import updates them
+        # instead of leaving them beside ours (keycloak-config-cli deletes only what it made)
+        _attribute_mapper("creation date", "whenCreated", "createTimestamp"),
+        _attribute_mapper("modify date", "whenChanged", "modifyTimestamp"),
+        {
+            "name": "Kerberos principal attribute mapper",
+            "providerId": "kerberos-principal-attribute-mapper",
+            "subComponents": {},
+            "config": {},
+        },
+        # Keycloak's own "full name" mapper splits cn at its first space into first and last
+        # name, over the givenName/sn mappers above; cn is "Surname Given" in the cities' AD,
+        # so the names would come out swapped. Same name, harmless job: the display name.
+        _attribute_mapper("full name", "displayName", "displayName"),
     ]
     if ldap.groups_dn is not None:
         mappers.append(
@@ -122,7 +137,6 @@ def ldap_component(url: str, ldap: LdapFederation, bind: SecretBinding) -> JsonO
                         # a group missing from one sync is never deleted from Keycloak here
                         "drop.non.existing.groups.during.sync": "false",
                         "groups.path": "/",
-                        "mapped.group.attributes": "",
                     }
                 ),
             }
