@@ -13,14 +13,9 @@ after it is ready, with the probes running, before any test uses it.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
-import sys
-import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -28,21 +23,33 @@ import pytest
 from ociam.catalog import ENVIRONMENTS, load_environment
 from tests.keycloak.config_cli import substitution_artifacts
 from tests.keycloak.deployment import (
-    CityDeployment,
+    HOLD_SECONDS,
     ImageSet,
     RenderedStack,
+    RunningCity,
     TestValues,
-    keycloak_version,
     render,
+    run_city,
 )
 from tests.realsys.images import pinned_keycloak_versions, postgresql_tag
-from tests.realsys.pod_runner import TEST_LABEL, Pod, exists, podman
+from tests.realsys.pod_runner import exists, podman, remove_test_objects
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = PROJECT_ROOT / "tests" / "molecule" / "containers.conf"
-#: how long a city is watched with its probes running before tests use it
-HOLD_SECONDS = 60
-READY_TIMEOUT = 900
+__all__ = ["HOLD_SECONDS", "PROJECT_ROOT", "RunningCity"]
+HERE = Path(__file__).resolve().parent
+#: the cities this tier started, stopped as soon as the tier's last test is done
+RUNNING = pytest.StashKey[list[RunningCity]]()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the tier's Keycloaks once its last test ran, not at the end of the whole
+    session: the Molecule scenarios that follow need the machine's memory and CPU."""
+    if nextitem is not None and Path(nextitem.path).is_relative_to(HERE):
+        return
+    for running in item.session.stash.get(RUNNING, []):
+        running.deployment.close()
+    item.session.stash[RUNNING] = []
 
 
 def _require_prerequisites() -> None:
@@ -72,28 +79,13 @@ def _require_prerequisites() -> None:
         )
 
 
-def _clean_leftovers() -> None:
-    """Pods, containers and networks an interrupted earlier run left behind."""
-    label = f"label={TEST_LABEL}"
-    pods = podman("pod", "ps", "--quiet", "--filter", f"{label}=pod", check=False).split()
-    if pods:
-        podman("pod", "rm", "--force", "--time", "0", *pods, check=False)
-    for kind in ("postgresql", "container"):
-        ids = podman("ps", "--all", "--quiet", "--filter", f"{label}={kind}", check=False).split()
-        if ids:
-            podman("rm", "--force", "--time", "0", *ids, check=False)
-    networks = podman("network", "ls", "--quiet", "--filter", f"{label}=network", check=False)
-    for network in networks.split():
-        podman("network", "rm", "--force", network, check=False)
-
-
 @pytest.fixture(scope="session")
 def keycloak_tier() -> Iterator[None]:
     os.environ.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
     _require_prerequisites()
-    _clean_leftovers()
+    remove_test_objects()
     yield
-    _clean_leftovers()
+    remove_test_objects()
 
 
 @pytest.fixture(scope="session")
@@ -121,90 +113,6 @@ def images(rendered: dict[tuple[str, str], RenderedStack]) -> ImageSet:
     return ImageSet.for_stacks(rendered.values())
 
 
-@dataclass
-class RunningCity:
-    """A city's Keycloak pods, ready and watched for :data:`HOLD_SECONDS`."""
-
-    deployment: CityDeployment
-    pods: list[Pod]
-    seconds_to_ready: dict[str, float]
-    watched_from: float
-    watched_until: float
-    keycloak_version: str
-    logs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def pod(self) -> Pod:
-        return self.pods[0]
-
-
-def subnet_for(stack: RenderedStack, index: int) -> ipaddress.IPv4Network:
-    """A /24 of the environment's pod network (from its end), for one city's pods."""
-    env = load_environment(PROJECT_ROOT, stack.env)  # type: ignore[arg-type]
-    settings = env.city(stack.city).settings
-    pod_network = ipaddress.IPv4Network(str(settings.cluster.pod_cidrs[0]))
-    subnet = list(pod_network.subnets(new_prefix=24))[-2 - index]
-    gateway = next(subnet.hosts())
-    trusted = [ipaddress.IPv4Network(str(c)) for c in settings.gateway.source_cidrs]
-    if not any(gateway in c for c in trusted):
-        raise AssertionError(
-            f"{stack.env}/{stack.city}: the test's address {gateway} (the pod network's "
-            f"gateway) is not in gateway.source_cidrs {trusted}; the forwarded headers "
-            "would not be trusted"
-        )
-    return subnet
-
-
-def run_city(
-    stack: RenderedStack,
-    replicas: int,
-    *,
-    images: ImageSet,
-    values: TestValues,
-    work_root: Path,
-    index: int,
-) -> RunningCity:
-    deployment = CityDeployment(
-        stack,
-        images=images,
-        postgresql_image=postgresql_tag(),
-        work_dir=work_root / f"{stack.env}-{stack.city}",
-        subnet=subnet_for(stack, index),
-        values=values,
-    )
-    deployment.start_database()
-    pods = [deployment.keycloak_pod(i) for i in range(replicas)]
-    started = time.monotonic()
-
-    def bring_up(pod: Pod) -> float:
-        pod.start()
-        pod.wait_ready(READY_TIMEOUT)
-        return time.monotonic() - started
-
-    # podManagementPolicy Parallel: all pods start at once
-    with ThreadPoolExecutor(max_workers=replicas) as pool:
-        ready = dict(zip((p.name for p in pods), pool.map(bring_up, pods), strict=True))
-    watched_from = time.time()
-    deadline = time.monotonic() + HOLD_SECONDS
-    while time.monotonic() < deadline:
-        failures = [f for p in pods for f in p.failures]
-        if failures:
-            break
-        time.sleep(1)
-    image = images.mapping[pods[0].spec["containers"][0]["image"]]
-    running = RunningCity(
-        deployment, pods, ready, watched_from, time.time(), keycloak_version(image)
-    )
-    running.logs = {p.name: p.logs("keycloak") for p in pods}
-    version = running.keycloak_version
-    print(
-        f"\nkeycloak tier: {stack.env}/{stack.city} runs Keycloak {version} "
-        f"({replicas} pod(s), ready after " + ", ".join(f"{s:.0f} s" for s in ready.values()) + ")",
-        file=sys.stderr,
-    )
-    return running
-
-
 def first_ha_city() -> str:
     catalog = load_environment(PROJECT_ROOT, "prod")
     return next(slug for slug, c in sorted(catalog.cities.items()) if c.size_profile == "ha")
@@ -212,6 +120,7 @@ def first_ha_city() -> str:
 
 @pytest.fixture(scope="session")
 def demo(
+    request: pytest.FixtureRequest,
     rendered: dict[tuple[str, str], RenderedStack],
     images: ImageSet,
     test_values: TestValues,
@@ -225,12 +134,14 @@ def demo(
         work_root=work_root,
         index=0,
     )
+    request.session.stash.setdefault(RUNNING, []).append(running)
     yield running
     running.deployment.close()
 
 
 @pytest.fixture(scope="session")
 def ha(
+    request: pytest.FixtureRequest,
     rendered: dict[tuple[str, str], RenderedStack],
     images: ImageSet,
     test_values: TestValues,
@@ -244,5 +155,6 @@ def ha(
         work_root=work_root,
         index=1,
     )
+    request.session.stash.setdefault(RUNNING, []).append(running)
     yield running
     running.deployment.close()

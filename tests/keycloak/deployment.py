@@ -14,7 +14,9 @@ import ipaddress
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,19 @@ from typing import Any
 import requests
 import yaml
 
+from ociam.catalog import load_environment
 from ociam.realms.placeholders import substitution_safe
 from tests.keycloak import gateway
 from tests.keycloak.admin import KeycloakAdmin
+from tests.realsys.images import postgresql_tag
 from tests.realsys.pod_runner import TEST_LABEL, ClusterState, Json, Pod, podman, resolve_env
 from tests.realsys.postgres import PostgresStandIn
 from tests.realsys.tls import TestCA
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: how long a city is watched with its probes running before tests use it
+HOLD_SECONDS = 60
+READY_TIMEOUT = 900
 OCIAM = Path(sys.executable).parent / "ociam"
 KEYCLOAK_LOCAL = "localhost/ociam-keycloak"
 #: characters that break a value substituted textually into JSON or YAML, or that the
@@ -341,3 +348,87 @@ def statefulset_env(statefulset: Json) -> list[Any]:
         c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == "keycloak"
     ]
     return list(container.get("env") or [])
+
+
+@dataclass
+class RunningCity:
+    """A city's Keycloak pods, ready and watched for :data:`HOLD_SECONDS`."""
+
+    deployment: CityDeployment
+    pods: list[Pod]
+    seconds_to_ready: dict[str, float]
+    watched_from: float
+    watched_until: float
+    keycloak_version: str
+    logs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pod(self) -> Pod:
+        return self.pods[0]
+
+
+def subnet_for(stack: RenderedStack, index: int) -> ipaddress.IPv4Network:
+    """A /24 of the environment's pod network (from its end), for one city's pods."""
+    env = load_environment(PROJECT_ROOT, stack.env)
+    settings = env.city(stack.city).settings
+    pod_network = ipaddress.IPv4Network(str(settings.cluster.pod_cidrs[0]))
+    subnet = list(pod_network.subnets(new_prefix=24))[-2 - index]
+    gateway = next(subnet.hosts())
+    trusted = [ipaddress.IPv4Network(str(c)) for c in settings.gateway.source_cidrs]
+    if not any(gateway in c for c in trusted):
+        raise AssertionError(
+            f"{stack.env}/{stack.city}: the test's address {gateway} (the pod network's "
+            f"gateway) is not in gateway.source_cidrs {trusted}; the forwarded headers "
+            "would not be trusted"
+        )
+    return subnet
+
+
+def run_city(
+    stack: RenderedStack,
+    replicas: int,
+    *,
+    images: ImageSet,
+    values: TestValues,
+    work_root: Path,
+    index: int,
+) -> RunningCity:
+    deployment = CityDeployment(
+        stack,
+        images=images,
+        postgresql_image=postgresql_tag(),
+        work_dir=work_root / f"{stack.env}-{stack.city}",
+        subnet=subnet_for(stack, index),
+        values=values,
+    )
+    deployment.start_database()
+    pods = [deployment.keycloak_pod(i) for i in range(replicas)]
+    started = time.monotonic()
+
+    def bring_up(pod: Pod) -> float:
+        pod.start()
+        pod.wait_ready(READY_TIMEOUT)
+        return time.monotonic() - started
+
+    # podManagementPolicy Parallel: all pods start at once
+    with ThreadPoolExecutor(max_workers=replicas) as pool:
+        ready = dict(zip((p.name for p in pods), pool.map(bring_up, pods), strict=True))
+    watched_from = time.time()
+    deadline = time.monotonic() + HOLD_SECONDS
+    while time.monotonic() < deadline:
+        failures = [f for p in pods for f in p.failures]
+        if failures:
+            break
+        time.sleep(1)
+    image = images.mapping[pods[0].spec["containers"][0]["image"]]
+    running = RunningCity(
+        deployment, pods, ready, watched_from, time.time(), keycloak_version(image)
+    )
+    running.logs = {p.name: p.logs("keycloak") for p in pods}
+    version = running.keycloak_version
+    print(
+        f"\nkeycloak tier: {stack.env}/{stack.city} runs Keycloak {version} "
+        f"({replicas} pod(s), ready after " + ", ".join(f"{s:.0f} s" for s in ready.values()) + ")",
+        file=sys.stderr,
+    )
+    return running

@@ -70,15 +70,17 @@ def test_pods_start_pass_readiness_and_stay_live_for_a_minute(city: RunningCity)
         assert "Server configuration updated and persisted" in pod.init_logs["kc-build"]
 
 
-#: warnings that are expected, each with why; any other warning or error fails the test
-TOLERATED_WARNINGS = {
+#: messages above INFO that are expected, each with why; anything else fails the test
+TOLERATED = {
     ("org.jgroups.protocols.TCP", "failed sending graceful close"): (
-        "the pods of a Parallel StatefulSet join at once and each opens an mTLS connection to "
-        "the other; JGroups keeps one and closes the other without waiting for the peer's "
-        "close_notify. Only with more than one pod, only before the pods are ready; the "
-        "resulting two-member view is checked in test_cluster"
+        "when a pod joins, both pods open an mTLS connection to each other and JGroups closes "
+        "the redundant one without waiting for the peer's close_notify (logged at WARN or "
+        "ERROR; JGroups-over-TLS start-up, cf. keycloak/keycloak#37887). Tolerated only with "
+        "more than one pod and within seconds of a cluster view change; the resulting view "
+        "is checked in test_cluster"
     ),
 }
+JOIN_WINDOW_SECONDS = 5
 
 
 def _epoch(record: dict[str, object]) -> float:
@@ -86,11 +88,12 @@ def _epoch(record: dict[str, object]) -> float:
     return datetime.datetime.fromisoformat(stamp).replace(tzinfo=datetime.UTC).timestamp()
 
 
-def _tolerated(record: dict[str, object], city: RunningCity) -> bool:
-    if len(city.pods) < 2 or record.get("level") != "WARN" or _epoch(record) > city.watched_from:
-        return False
+def _tolerated(record: dict[str, object], records: list[dict[str, object]], pods: int) -> bool:
     logger, message = str(record.get("loggerName")), str(record.get("message"))
-    return any(logger == name and text in message for name, text in TOLERATED_WARNINGS)
+    if pods < 2 or not any(logger == n and text in message for n, text in TOLERATED):
+        return False
+    views = [_epoch(r) for r in records if "ISPN000094" in str(r.get("message"))]
+    return any(abs(_epoch(record) - at) <= JOIN_WINDOW_SECONDS for at in views)
 
 
 def test_logs_have_no_error_and_no_warning(city: RunningCity) -> None:
@@ -100,7 +103,8 @@ def test_logs_have_no_error_and_no_warning(city: RunningCity) -> None:
         bad = [
             r
             for r in records
-            if r.get("level") in {"ERROR", "FATAL", "WARN", "WARNING"} and not _tolerated(r, city)
+            if r.get("level") in {"ERROR", "FATAL", "WARN", "WARNING"}
+            and not _tolerated(r, records, len(city.pods))
         ]
         views = [r.get("message") for r in records if "cluster view" in str(r.get("message"))]
         assert not bad, ([(r.get("loggerName"), r.get("message")) for r in bad], views)

@@ -90,6 +90,21 @@ def exists(kind: str, name: str) -> bool:
     return result.returncode == 0
 
 
+def remove_test_objects() -> None:
+    """Pods, containers and networks an interrupted earlier run left behind."""
+    label = f"label={TEST_LABEL}"
+    pods = podman("pod", "ps", "--quiet", "--filter", f"{label}=pod", check=False).split()
+    if pods:
+        podman("pod", "rm", "--force", "--time", "0", *pods, check=False)
+    for kind in ("postgresql", "container"):
+        ids = podman("ps", "--all", "--quiet", "--filter", f"{label}={kind}", check=False).split()
+        if ids:
+            podman("rm", "--force", "--time", "0", *ids, check=False)
+    networks = podman("network", "ls", "--quiet", "--filter", f"{label}=network", check=False)
+    for network in networks.split():
+        podman("network", "rm", "--force", network, check=False)
+
+
 # --- what the API server would hand the kubelet -------------------------------------
 
 
