@@ -42,6 +42,18 @@ HERE = Path(__file__).resolve().parent
 RUNNING = pytest.StashKey[list[RunningCity]]()
 
 
+#: what the tier ran, for the end of the test output
+SUMMARY = pytest.StashKey[list[str]]()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(SUMMARY, [])
+    if lines:
+        terminalreporter.section("keycloak tier")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Stop the tier's Keycloaks once its last test ran, not at the end of the whole
     session: the Molecule scenarios that follow need the machine's memory and CPU."""
@@ -135,6 +147,7 @@ def demo(
         index=0,
     )
     request.session.stash.setdefault(RUNNING, []).append(running)
+    request.config.stash.setdefault(SUMMARY, []).append(running.summary)
     yield running
     running.deployment.close()
 
@@ -156,5 +169,6 @@ def ha(
         index=1,
     )
     request.session.stash.setdefault(RUNNING, []).append(running)
+    request.config.stash.setdefault(SUMMARY, []).append(running.summary)
     yield running
     running.deployment.close()

@@ -366,6 +366,16 @@ class RunningCity:
     def pod(self) -> Pod:
         return self.pods[0]
 
+    @property
+    def summary(self) -> str:
+        stack = self.deployment.stack
+        pinned = self.pod.spec["containers"][0]["image"].rsplit(":", 1)[-1].split("@")[0]
+        ready = ", ".join(f"{s:.0f} s" for s in self.seconds_to_ready.values())
+        return (
+            f"{stack.env}/{stack.city} ran Keycloak {self.keycloak_version} (pinned {pinned}), "
+            f"{len(self.pods)} pod(s) ready after {ready}"
+        )
+
 
 def subnet_for(stack: RenderedStack, index: int) -> ipaddress.IPv4Network:
     """A /24 of the environment's pod network (from its end), for one city's pods."""
@@ -425,10 +435,5 @@ def run_city(
         deployment, pods, ready, watched_from, time.time(), keycloak_version(image)
     )
     running.logs = {p.name: p.logs("keycloak") for p in pods}
-    version = running.keycloak_version
-    print(
-        f"\nkeycloak tier: {stack.env}/{stack.city} runs Keycloak {version} "
-        f"({replicas} pod(s), ready after " + ", ".join(f"{s:.0f} s" for s in ready.values()) + ")",
-        file=sys.stderr,
-    )
+    print(f"\nkeycloak tier: {running.summary}", file=sys.stderr)
     return running
