@@ -145,9 +145,6 @@ CASES = [
         "- city: demo",
     ),
     Case(
-        "not-utf8", DEMO, None, b"city:\n  names:\n    fi: H\xe4meenlinna\n", "", "not UTF-8", None
-    ),
-    Case(
         "vault-tag-inline",
         DEMO,
         "bind_password: {pulumi_secret: ldapBindPassword}",

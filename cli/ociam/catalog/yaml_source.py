@@ -4,6 +4,18 @@ PyYAML silently keeps the last of two duplicate keys; Ansible only warns. In a
 catalog that decides who may log in, a duplicate key is a mistake, so it is
 an error here. Every scalar, mapping and sequence keeps the line it started on,
 so that a pydantic error location can be turned into ``file:line``.
+
+Catalog files come from pull requests, so the reader is also a gate, refusing
+in bounded time and memory, with the line, what no catalog file needs:
+
+- anything over :data:`MAX_FILE_BYTES`, scalars over :data:`MAX_SCALAR_CHARS`,
+  nesting deeper than :data:`MAX_DEPTH`;
+- anchors and aliases (``&a``/``*a``: nested aliases expand to billions of
+  nodes for anything that walks the data) and merge keys (``<<``: Ansible's
+  loader and this one would not resolve them and duplicate keys alike);
+- explicit tags (``!!binary``, ``!!python/...``, Ansible's ``!unsafe`` and
+  ``!vault``): a catalog value is plain data both readers see the same;
+- NUL bytes, a byte-order mark, bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -17,6 +29,14 @@ import yaml
 from ociam.catalog.errors import CatalogError, Problem
 
 FieldPath = tuple[str | int, ...]
+
+#: far above any real city file (a few KiB) or environment defaults
+MAX_FILE_BYTES = 256 * 1024
+#: room for a CA certificate chain, not for a pasted binary
+MAX_SCALAR_CHARS = 64 * 1024
+#: the catalog model nests about six levels deep
+MAX_DEPTH = 32
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass
@@ -40,13 +60,71 @@ class YamlDocument:
         return None
 
 
+def _refuse(reason: str, mark: Any) -> yaml.composer.ComposerError:
+    return yaml.composer.ComposerError(None, None, reason, mark)
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that errors on duplicate keys."""
+    """SafeLoader that refuses duplicate keys, anchors, aliases, merge keys and tags,
+    and bounds nesting and scalar size while the document is composed."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _refuse(
+                f"alias *{event.anchor}: anchors and aliases are not allowed in catalog "
+                "files (write the value out)",
+                event.start_mark,
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise _refuse(
+                f"anchor &{anchor}: anchors and aliases are not allowed in catalog files",
+                event.start_mark,
+            )
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag != "!":
+            if tag == "!vault":
+                reason = (
+                    "inline '!vault' values are not allowed in the catalog; secrets are "
+                    "references ({pulumi_secret: KEY}) or live in a separate vault file"
+                )
+            else:
+                reason = f"YAML tag {tag} is not allowed in catalog files (plain values only)"
+            raise _refuse(reason, event.start_mark)
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_SCALAR_CHARS:
+            raise _refuse(
+                f"a value of {len(event.value)} characters; catalog values are limited to "
+                f"{MAX_SCALAR_CHARS}",
+                event.start_mark,
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _refuse(
+                    f"nested deeper than {MAX_DEPTH} levels; no catalog file needs that",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                "merge keys (<<) are not allowed in catalog files: Ansible and ociam "
+                "would not read them the same (write the keys out)",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
@@ -79,8 +157,33 @@ def _record_lines(node: yaml.Node, path: FieldPath, lines: dict[FieldPath, int])
             _record_lines(item, (*path, index), lines)
 
 
+def _line_at(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _check_text(text: str, path: Path) -> None:
+    if text.startswith("\ufeff"):
+        raise CatalogError(
+            [Problem(path, "", "starts with a byte-order mark; save it as UTF-8 without BOM", 1)]
+        )
+    nul = text.find("\0")
+    if nul >= 0:
+        raise CatalogError(
+            [Problem(path, "", "contains a NUL byte: not a text file", _line_at(text, nul))]
+        )
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise CatalogError([_too_large(path, len(text.encode("utf-8")))])
+
+
+def _too_large(path: Path, size: int) -> Problem:
+    return Problem(
+        path, "", f"is {size} bytes; catalog files are limited to {MAX_FILE_BYTES} bytes"
+    )
+
+
 def parse_yaml(text: str, path: Path) -> YamlDocument:
     """Parse ``text`` (the contents of ``path``); raise CatalogError naming the line."""
+    _check_text(text, path)
     try:
         loader = _Loader(text)
         try:
@@ -92,11 +195,10 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = " ".join(part for part in (exc.context, exc.problem) if part)
-        if exc.problem and "!vault" in exc.problem:
-            reason = (
-                "inline '!vault' values are not allowed in the catalog; secrets are "
-                "references ({pulumi_secret: KEY}) or live in a separate vault file"
-            )
+        raise CatalogError([Problem(path, "", f"invalid YAML: {reason}", line)]) from exc
+    except yaml.reader.ReaderError as exc:
+        reason = f"character #x{exc.character:04x} is not allowed in YAML"
+        line = _line_at(text, exc.position)
         raise CatalogError([Problem(path, "", f"invalid YAML: {reason}", line)]) from exc
     except yaml.YAMLError as exc:
         raise CatalogError([Problem(path, "", f"invalid YAML: {exc}")]) from exc
@@ -107,13 +209,23 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
 
 
 def read_yaml(path: Path) -> YamlDocument:
-    """Read and parse one catalog file."""
+    """Read and parse one catalog file (at most :data:`MAX_FILE_BYTES` are read)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:
+                size = path.stat().st_size
+                raise CatalogError([_too_large(path, max(size, len(raw)))])
     except FileNotFoundError as exc:
         raise CatalogError([Problem(path, "", "file not found")]) from exc
-    except UnicodeDecodeError as exc:
-        raise CatalogError([Problem(path, "", f"not UTF-8 text: {exc.reason}")]) from exc
+    except IsADirectoryError as exc:
+        raise CatalogError([Problem(path, "", "is a directory, not a file")]) from exc
     except OSError as exc:
         raise CatalogError([Problem(path, "", f"cannot read: {exc.strerror}")]) from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        reason = f"not UTF-8 text: byte 0x{raw[exc.start]:02x} cannot be decoded"
+        raise CatalogError([Problem(path, "", reason, line)]) from exc
     return parse_yaml(text, path)
