@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from ociam.catalog.loader import (
     load_environment,
 )
 from ociam.catalog.yaml_source import parse_yaml
+from ociam.fileio import ConcurrentChange, edit_tree
 
 #: first host number handed out in the hub networks (below: hub, spare)
 FIRST_CITY_HOST = 10
@@ -47,6 +46,8 @@ class Scaffold:
     files: dict[Path, str]
     tunnel_address: ipaddress.IPv4Address
     hub_service_address: ipaddress.IPv4Address
+    #: hosts.yml as it was read: writing refuses if it changed since
+    inventory_before: str
 
 
 def next_free_address(
@@ -204,8 +205,9 @@ def plan_new_city(root: Path, env: str, city: NewCity) -> Scaffold:
         [c.spec.connector.hub_service_address for c in catalog.cities.values() if c.spec.connector],
     )
     city_text = city_file_text(city, env, str(tunnel), str(service))
+    inventory_before = inventory_path.read_text(encoding="utf-8")
     inventory_text = inventory_with_city(
-        inventory_path.read_text(encoding="utf-8"), inventory_path, city.slug, city.connector_host
+        inventory_before, inventory_path, city.slug, city.connector_host
     )
     overrides = {
         city_path: parse_yaml(city_text, city_path),
@@ -218,35 +220,27 @@ def plan_new_city(root: Path, env: str, city: NewCity) -> Scaffold:
         files={city_path: city_text, inventory_path: inventory_text},
         tunnel_address=tunnel,
         hub_service_address=service,
+        inventory_before=inventory_before,
     )
 
 
-def write_files(files: dict[Path, str]) -> None:
-    """Write every file or none that did not exist before.
+def write_scaffold(plan: Scaffold, environment: Path) -> None:
+    """Write the city file and the changed hosts.yml as one change of ``environment``.
 
-    Each file is staged next to its target; new files are renamed into place
-    first and changed ones last, so a failure removes what was created.
-    """
-    ordered = sorted(files.items(), key=lambda item: item[0].exists())
-    staged: list[tuple[Path, Path]] = []
-    created: list[Path] = []
-    try:
-        for target, text in ordered:
-            handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(text)
-            mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-            Path(name).chmod(mode)
-            staged.append((Path(name), target))
-        for staged_file, target in staged:
-            existed = target.exists()
-            staged_file.replace(target)
-            if not existed:
-                created.append(target)
-    except BaseException:
-        for target in created:
-            target.unlink(missing_ok=True)
-        raise
-    finally:
-        for staged_file, _ in staged:
-            staged_file.unlink(missing_ok=True)
+    The environment directory is copied, changed and swapped in atomically
+    (ociam.fileio.edit_tree): killed at any moment, the environment is the old
+    one or the new one. Refuses (ConcurrentChange) when hosts.yml changed since
+    the plan read it or the city file appeared meanwhile."""
+
+    def change(staged: Path) -> None:
+        inventory = staged / plan.inventory_file.relative_to(environment)
+        city = staged / plan.city_file.relative_to(environment)
+        if inventory.read_text(encoding="utf-8") != plan.inventory_before or city.exists():
+            raise ConcurrentChange(f"{environment} changed since new-city read it; nothing written")
+        mode = inventory.stat().st_mode & 0o777
+        for target, text in plan.files.items():
+            path = staged / target.relative_to(environment)
+            path.write_text(text, encoding="utf-8", newline="\n")
+            path.chmod(mode if path == inventory else 0o644)
+
+    edit_tree(environment, change)

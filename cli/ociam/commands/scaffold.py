@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ociam.console import EXIT_BAD_INPUT, print_json, print_problems
+from ociam.console import EXIT_BAD_INPUT, EXIT_FAILURE, print_json, print_problems
 from ociam.options import EnvOption, OutputOption, RootOption, resolve
 
 
@@ -85,7 +85,9 @@ def new_city(
     existing files are never overwritten.
     """
     from ociam.catalog import CatalogError
-    from ociam.catalog.scaffold import NewCity, plan_new_city, write_files
+    from ociam.catalog.loader import environment_dir
+    from ociam.catalog.scaffold import NewCity, plan_new_city, write_scaffold
+    from ociam.fileio import ConcurrentChange, Locked, exclusive
 
     invocation = resolve(ctx, env, output, root)
     request = NewCity(
@@ -99,19 +101,26 @@ def new_city(
         connector_host=connector_host,
         ad_domain=ad_domain,
     )
+    environment = environment_dir(invocation.root, invocation.env)
     try:
-        plan = plan_new_city(invocation.root, invocation.env, request)
+        # one new-city at a time: two would take the same free addresses. The lock is on
+        # inventories/ itself, which the atomic swap of the environment never replaces
+        with exclusive(environment.parent, "the catalog (inventories/)"):
+            plan = plan_new_city(invocation.root, invocation.env, request)
+            if not dry_run:
+                write_scaffold(plan, environment)
     except CatalogError as exc:
         print_problems(exc.problems, invocation.root)
         typer.echo("new-city: nothing written", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except (Locked, ConcurrentChange) as exc:
+        typer.echo(f"new-city: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     written = [str(path.relative_to(invocation.root)) for path in plan.files]
     if dry_run:
         for path, text in plan.files.items():
             typer.echo(f"--- {path.relative_to(invocation.root)}")
             typer.echo(text, nl=False)
-    else:
-        write_files(plan.files)
     if invocation.json:
         print_json(
             {

@@ -209,10 +209,9 @@ def run_and_report(
     outcomes = runner.run(stacks)
     notes = [OFFLINE_NOTE] if engine == "offline" else []
     if summary_md is not None:
-        summary_md.parent.mkdir(parents=True, exist_ok=True)
-        summary_md.write_text(
-            render_summary(outcomes, operation, engine, notes), encoding="utf-8", newline="\n"
-        )
+        from ociam.fileio import write_text_atomic
+
+        write_text_atomic(summary_md, render_summary(outcomes, operation, engine, notes))
     failed = [o for o in outcomes if o.status != "ok"]
     if invocation.json:
         print_json(

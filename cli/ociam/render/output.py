@@ -2,19 +2,19 @@
 
 Layout: ``<out>/<env>/<city>/manifests.yaml`` plus the artifacts the program
 published (for example ``realms/<realm>.json``), each at its relative path.
-A city's directory belongs to the render: it is replaced whole.
+A city's directory belongs to the render: it is replaced whole, atomically.
 """
 
 from __future__ import annotations
 
 import difflib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ociam.engines.base import PreviewResult
+from ociam.fileio import replace_tree
 from ociam.render.manifests import dump, load, manifests, object_id
 
 MANIFESTS_FILE = "manifests.yaml"
@@ -35,16 +35,10 @@ def render_files(result: PreviewResult) -> dict[str, str]:
 
 
 def write_render(files: dict[str, str], directory: Path) -> list[Path]:
-    """Replace ``directory`` with exactly these files."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    written = []
-    for relative, content in files.items():
-        path = directory / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content, encoding="utf-8", newline="\n")
-        written.append(path)
-    return written
+    """Replace ``directory`` with exactly these files, atomically (the old render or the
+    new one, whenever the process stops)."""
+    replace_tree(directory, files)
+    return [directory / relative for relative in files]
 
 
 def read_render(directory: Path) -> dict[str, str]:
