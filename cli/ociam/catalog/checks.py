@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ociam.catalog.city import OidcApplication
 from ociam.catalog.environment import EnvironmentSettings
@@ -56,7 +57,10 @@ def check_identity(city: CityInput, inventory: Inventory) -> Iterable[Problem]:
 
 
 def check_unique(
-    cities: list[CityInput], what: str, values: dict[str, list[tuple[FieldPath, str]]]
+    cities: list[CityInput],
+    what: str,
+    values: dict[str, list[tuple[FieldPath, str]]],
+    severity: Severity = Severity.ERROR,
 ) -> Iterable[Problem]:
     """``values`` maps city slug to (location, value) pairs that must be unique across cities."""
     by_value: dict[str, list[tuple[CityInput, FieldPath]]] = defaultdict(list)
@@ -68,7 +72,7 @@ def check_unique(
             continue
         for city, loc in uses:
             others = ", ".join(_where(o, ol) for o, ol in uses if (o, ol) != (city, loc))
-            yield _problem(city, loc, f"{what} '{value}' is also used by {others}")
+            yield _problem(city, loc, f"{what} '{value}' is also used by {others}", severity)
 
 
 def check_connector(city: CityInput) -> Iterable[Problem]:
@@ -319,5 +323,63 @@ def check_cities(cities: list[CityInput], inventory: Inventory) -> list[Problem]
     problems.extend(check_unique(cities, "tunnel address", tunnels))
     problems.extend(check_unique(cities, "hub service address", services))
     problems.extend(check_unique(cities, "WireGuard public key", wireguard_keys))
+    problems.extend(check_copy_paste(cities))
     # a hostname shared between one city's public and admin names is caught by the model
+    return problems
+
+
+def _host(uri: str) -> str:
+    return (urlsplit(uri).hostname or "").lower()
+
+
+def check_copy_paste(cities: list[CityInput]) -> list[Problem]:
+    """Values two cities almost never share on purpose: warnings (errors with --strict).
+
+    The same domain controller, LDAP users/groups DN or bind DN, or SAML entity ID
+    in two cities is nearly always a city file started as a copy of another's; so
+    is an application redirect URI on another city's domain."""
+    warning = Severity.WARNING
+    controllers: dict[str, list[tuple[FieldPath, str]]] = defaultdict(list)
+    directories: dict[str, list[tuple[FieldPath, str]]] = defaultdict(list)
+    binds: dict[str, list[tuple[FieldPath, str]]] = defaultdict(list)
+    entities: dict[str, list[tuple[FieldPath, str]]] = defaultdict(list)
+    for city in cities:
+        slug, spec = city.config.slug, city.config.spec
+        if spec.ldap is not None:
+            for index, dc in enumerate(spec.ldap.domain_controllers):
+                loc = ("ldap", "domain_controllers", index, "host")
+                controllers[slug].append((loc, dc.host.lower()))
+            directories[slug].append((("ldap", "users_dn"), spec.ldap.users_dn.lower()))
+            if spec.ldap.groups_dn is not None:
+                directories[slug].append((("ldap", "groups_dn"), spec.ldap.groups_dn.lower()))
+            binds[slug].append((("ldap", "bind_dn"), spec.ldap.bind_dn.lower()))
+        for index, app in enumerate(spec.applications):
+            if app.protocol == "saml":
+                entities[slug].append((("applications", index, "client_id"), app.client_id))
+    problems = [
+        *check_unique(cities, "domain controller", controllers, warning),
+        *check_unique(cities, "LDAP directory DN", directories, warning),
+        *check_unique(cities, "LDAP bind DN", binds, warning),
+        *check_unique(cities, "SAML entity ID", entities, warning),
+    ]
+    domains = {c.config.slug: c.config.spec.city.domain.lower() for c in cities}
+    for city in cities:
+        own = domains[city.config.slug]
+        for index, app in enumerate(city.config.spec.applications):
+            for number, uri in enumerate(app.redirect_uris):
+                host = _host(uri)
+                if host == own or host.endswith("." + own):
+                    continue
+                for other, domain in domains.items():
+                    on_other = host == domain or host.endswith("." + domain)
+                    if other != city.config.slug and on_other:
+                        problems.append(
+                            _problem(
+                                city,
+                                ("applications", index, "redirect_uris", number),
+                                f"'{uri}' is on {other}'s domain {domain}: copied from "
+                                f"{other}'s file?",
+                                warning,
+                            )
+                        )
     return problems
