@@ -20,6 +20,7 @@ in bounded time and memory, with the line, what no catalog file needs:
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,12 @@ def parse_yaml(text: str, path: Path) -> YamlDocument:
 def read_yaml(path: Path) -> YamlDocument:
     """Read and parse one catalog file (at most :data:`MAX_FILE_BYTES` are read)."""
     try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise CatalogError([Problem(path, "", "is a directory, not a file")])
+        if not stat.S_ISREG(mode):
+            # a FIFO or device would block or never end: only regular files are read
+            raise CatalogError([Problem(path, "", "is not a regular file")])
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
             if len(raw) > MAX_FILE_BYTES:

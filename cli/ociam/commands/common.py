@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from ociam.console import EXIT_BAD_INPUT, print_problems
+from ociam.console import EXIT_BAD_INPUT, EXIT_FAILURE, error, print_problems
 
 if TYPE_CHECKING:
     from ociam.catalog import CityConfig, EnvironmentCatalog
@@ -40,3 +43,17 @@ def select_city(invocation: Invocation, catalog: EnvironmentCatalog, slug: str) 
     except CatalogError as exc:
         print_problems(exc.problems, invocation.root)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@contextmanager
+def exit_when_unwritable(what: str, path: Path) -> Iterator[None]:
+    """Exit 1 with one line (``cannot write ...``) when ``path`` cannot be written.
+
+    The writers are atomic (``ociam.fileio``): a failure leaves the old files as they were.
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or path
+        error(f"cannot write {what} {where}: {exc.strerror or exc} (nothing was changed)")
+        raise typer.Exit(EXIT_FAILURE) from None

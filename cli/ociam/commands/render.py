@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ociam.commands.common import load_catalog, select_city
+from ociam.commands.common import exit_when_unwritable, load_catalog, select_city
 from ociam.console import EXIT_BAD_INPUT, EXIT_FAILURE, error, print_json, print_table
 from ociam.options import CityOption, EnvOption, OutputOption, RootOption, resolve
 
@@ -57,7 +57,8 @@ def _render_platform(invocation: Invocation, target: Path) -> dict[str, Any]:
         error(str(exc))
         raise typer.Exit(EXIT_FAILURE) from None
     directory = platform_dir(target, invocation.env)
-    write_render(item.files, directory)
+    with exit_when_unwritable("the render", directory):
+        write_render(item.files, directory)
     return {
         "stack": item.stack.label,
         "directory": str(directory),
@@ -110,7 +111,8 @@ def render(
         rows.append(_render_platform(invocation, target))
     for item in rendered:
         directory = city_dir(target, item.stack.env, item.stack.city)
-        write_render(item.files, directory)
+        with exit_when_unwritable("the render", directory):
+            write_render(item.files, directory)
         rows.append(
             {
                 "stack": item.stack.name,

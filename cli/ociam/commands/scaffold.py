@@ -116,6 +116,13 @@ def new_city(
     except (Locked, ConcurrentChange) as exc:
         typer.echo(f"new-city: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
+    except OSError as exc:
+        typer.echo(
+            f"new-city: cannot write {exc.filename or environment}: {exc.strerror or exc}"
+            " (nothing written)",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FAILURE) from None
     written = [str(path.relative_to(invocation.root)) for path in plan.files]
     if dry_run:
         for path, text in plan.files.items():

@@ -209,9 +209,11 @@ def run_and_report(
     outcomes = runner.run(stacks)
     notes = [OFFLINE_NOTE] if engine == "offline" else []
     if summary_md is not None:
+        from ociam.commands.common import exit_when_unwritable
         from ociam.fileio import write_text_atomic
 
-        write_text_atomic(summary_md, render_summary(outcomes, operation, engine, notes))
+        with exit_when_unwritable("the summary", summary_md):
+            write_text_atomic(summary_md, render_summary(outcomes, operation, engine, notes))
     failed = [o for o in outcomes if o.status != "ok"]
     if invocation.json:
         print_json(
