@@ -54,7 +54,7 @@ class GitError(Exception):
     """git could not answer (not a checkout, unknown ref); the message says which."""
 
 
-def _git(root: Path, *args: str) -> str:
+def git_output(root: Path, *args: str) -> str:
     try:
         done = subprocess.run(
             ["git", *args], cwd=root, capture_output=True, text=True, check=False, timeout=60
@@ -69,10 +69,10 @@ def _git(root: Path, *args: str) -> str:
 def changed_files(root: Path, ref: str) -> list[str]:
     """Paths (relative, ``/``-separated) changed since the merge base of ``ref`` and HEAD,
     including uncommitted and untracked files; a rename counts as both paths."""
-    base = _git(root, "merge-base", ref, "HEAD").strip()
-    tracked = _git(root, "diff", "--name-only", "--no-renames", base, "--", ".")
-    untracked = _git(root, "ls-files", "--others", "--exclude-standard")
-    prefix = _git(root, "rev-parse", "--show-prefix").strip()
+    base = git_output(root, "merge-base", ref, "HEAD").strip()
+    tracked = git_output(root, "diff", "--name-only", "--no-renames", base, "--", ".")
+    untracked = git_output(root, "ls-files", "--others", "--exclude-standard")
+    prefix = git_output(root, "rev-parse", "--show-prefix").strip()
     paths = {line for line in (tracked + untracked).splitlines() if line}
     if prefix:  # the checkout is a subfolder of the git repository
         paths = {p.removeprefix(prefix) for p in paths if p.startswith(prefix)}

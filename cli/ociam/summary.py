@@ -5,12 +5,13 @@ resource named with the properties that force a replacement; a database
 replaced or deleted is called out at the top, since it loses data. The first
 line is a marker, so CI can update its earlier comment instead of adding one.
 Nothing secret is in it: results carry ``<secret>`` in place of secret values,
-and only names, types and property paths are written.
+and only names, types, property paths and realm settings (secret-looking keys
+redacted, `ociam.realm_diff`) are written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ociam.engines.base import ResourceStep
 from ociam.stackrun import CHANGE_OPS, Operation, Outcome
@@ -45,7 +46,11 @@ def render_summary(
     operation: Operation,
     engine: str,
     notes: Sequence[str] = (),
+    realm_changes: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
+    """The summary; ``realm_changes`` (stack label → lines) lists, per city, the realm
+    settings a change alters, which the engine only sees as a replaced ConfigMap and Job."""
+    realm_changes = realm_changes or {}
     lines = [MARKER, f"## ociam {_TITLE[operation]}: {len(outcomes)} stack(s), {engine} engine", ""]
     lines += [f"> {note}" for note in notes]
     if notes:
@@ -87,6 +92,9 @@ def render_summary(
             if steps:
                 details.append(f"**{title}:**")
                 details.extend(_step_line(s) for s in steps)
+        if realm_changes.get(outcome.stack.label):
+            details.append("**Realm changes:**")
+            details.extend(f"- {_code(line)}" for line in realm_changes[outcome.stack.label])
         if outcome.result and outcome.result.diagnostics:
             details.append("**Diagnostics:**")
             details.extend(f"- {d.splitlines()[0]}" for d in outcome.result.diagnostics)

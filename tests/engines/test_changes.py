@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from ociam.changes import affected_stacks
 from ociam.engines.base import StackRef
 from tests.engines.conftest import PROJECT_ROOT, FakePulumi, ociam
+from tests.realsys.pulumi_env import git
 
 CITIES = {"dev": ["demo", "pori"], "staging": ["pori"], "prod": ["pori", "porvoo"]}
 
@@ -76,17 +76,6 @@ def test_a_deleted_city_file_is_reported_not_previewed() -> None:
     assert found.removed == [StackRef("dev", "lahti")]
 
 
-def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
-
-
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
     """A git checkout of the catalog and the programs with one commit."""
@@ -97,10 +86,10 @@ def checkout(tmp_path: Path) -> Path:
     shutil.copy2(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
     (root / "docs").mkdir()
     (root / "docs" / "notes.md").write_text("notes\n", encoding="utf-8")
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "seed")
-    _git(root, "checkout", "-q", "-b", "feature")
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "seed")
+    git(root, "checkout", "-q", "-b", "feature")
     return root
 
 
@@ -117,7 +106,7 @@ def test_changed_since_previews_exactly_the_touched_stacks(
     fake_pulumi.stack("staging-pori")
     pori = checkout / "inventories/staging/group_vars/pori.yml"
     pori.write_text(pori.read_text(encoding="utf-8") + "size_profile: ha\n", encoding="utf-8")
-    _git(checkout, "commit", "-q", "-am", "staging pori: ha")
+    git(checkout, "commit", "-q", "-am", "staging pori: ha")
     hosts = checkout / "inventories/prod/hosts.yml"
     hosts.write_text(hosts.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
     (checkout / "docs" / "notes.md").write_text("more notes\n", encoding="utf-8")

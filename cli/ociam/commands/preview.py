@@ -75,6 +75,11 @@ def preview(
         env_given=env is not None,
     )
     chosen = choose_engine(engine, "preview")
+    review = None
+    if changed_since is not None:
+        from ociam.realm_review import review as review_realms
+
+        review = review_realms(invocation.root, changed_since, stacks)
     if chosen == "pulumi":
         if against is not None:
             error("--against compares offline renders: use it with --engine offline")
@@ -93,6 +98,7 @@ def preview(
             jobs=jobs,
             summary_md=summary_md,
             details=change_lines,
+            review=review,
         )
     offline = _Offline(invocation.root, against, names)
     run_and_report(
@@ -105,6 +111,7 @@ def preview(
         summary_md=summary_md,
         details=offline.details,
         entry=offline.entry,
+        review=review,
     )
 
 

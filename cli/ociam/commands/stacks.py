@@ -17,6 +17,7 @@ from ociam.console import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, error, info
 if TYPE_CHECKING:
     from ociam.engines.base import PreviewResult, StackRef
     from ociam.options import Invocation
+    from ociam.realm_review import RealmReview
     from ociam.stackrun import Operation, Outcome
 
 
@@ -180,9 +181,11 @@ def run_and_report(
     summary_md: Path | None,
     details: Callable[[Outcome], list[str]] | None = None,
     entry: Callable[[Outcome], dict[str, Any]] | None = None,
+    review: RealmReview | None = None,
 ) -> None:
-    """Run ``action`` on the stacks, print one line per stack (plus ``details``), write
-    the summary, and exit 0 when every stack succeeded, else 1."""
+    """Run ``action`` on the stacks, print one line per stack (plus ``details`` and the
+    realm changes of ``review``), write the summary, and exit 0 when every stack
+    succeeded, else 1."""
     from ociam.console import print_json
     from ociam.stackrun import Runner, result_line
     from ociam.summary import render_summary
@@ -196,6 +199,8 @@ def run_and_report(
             for line in details(outcome) if details and outcome.status == "ok" else []:
                 typer.echo(line)
             typer.echo(result_line(outcome))
+            for line in review.lines(outcome.stack) if review else []:
+                typer.echo(f"    realm {line}")
             if outcome.status not in {"ok", "skipped"} and "\n" in outcome.error:
                 for line in outcome.error.splitlines()[1:]:
                     typer.echo(f"    {line}", err=True)
@@ -208,12 +213,18 @@ def run_and_report(
     )
     outcomes = runner.run(stacks)
     notes = [OFFLINE_NOTE] if engine == "offline" else []
+    notes += review.notes if review else []
     if summary_md is not None:
         from ociam.commands.common import exit_when_unwritable
         from ociam.fileio import write_text_atomic
 
         with exit_when_unwritable("the summary", summary_md):
-            write_text_atomic(summary_md, render_summary(outcomes, operation, engine, notes))
+            write_text_atomic(
+                summary_md,
+                render_summary(
+                    outcomes, operation, engine, notes, review.by_label() if review else None
+                ),
+            )
     failed = [o for o in outcomes if o.status != "ok"]
     if invocation.json:
         print_json(
@@ -240,6 +251,7 @@ def run_and_report(
                         else [],
                         "error": o.error,
                         "seconds": round(o.seconds, 3),
+                        **({"realm_changes": review.lines(o.stack)} if review else {}),
                         **(entry(o) if entry and o.status == "ok" else {}),
                     }
                     for o in outcomes
