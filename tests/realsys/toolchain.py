@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import inspect
 import json
 import os
 import re
@@ -39,6 +40,9 @@ from tests.realsys.rootfs import BuildError
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = ROOT / "tools" / "toolchain.toml"
+#: bump when a helper every recipe uses (go_build, download, wrapper_go_mod, ...) changes
+#: what it builds: every binary is then rebuilt
+SHARED_RECIPE_VERSION = "1"
 #: the file whose presence marks a finished build (with what was built and how long it took)
 STAMP = "BUILD.json"
 
@@ -53,6 +57,8 @@ BRIDGE = "github.com/pulumi/pulumi-terraform-bridge/v3"
 KUBERNETES = "k8s.io/kubernetes"
 ETCD = "go.etcd.io/etcd/server/v3"
 KWOK = "sigs.k8s.io/kwok"
+NETPOL_ANALYZER = "github.com/np-guard/netpol-analyzer"
+TRIVY = "github.com/aquasecurity/trivy"
 #: kwok's stage configs (kustomize/stage in its module) copied next to the binary
 KWOK_STAGES = ("node/fast", "node/heartbeat-with-lease", "pod/fast", "pod/general")
 
@@ -97,7 +103,10 @@ class Recipe:
         return self.pin(pins)[self.version_key]
 
     def recipe_hash(self, pins: Mapping[str, Mapping[str, str]]) -> str:
-        digest = hashlib.sha256(Path(__file__).read_bytes())
+        """Of the pin, the recipe's own build function and :data:`SHARED_RECIPE_VERSION`
+        (so that adding or changing one recipe does not rebuild the others)."""
+        digest = hashlib.sha256(inspect.getsource(self.build).encode())
+        digest.update(SHARED_RECIPE_VERSION.encode())
         digest.update(json.dumps([self.name, self.pin(pins)], sort_keys=True).encode())
         return digest.hexdigest()[:12]
 
@@ -603,6 +612,46 @@ def build_kwok(recipe: Recipe, pin: Mapping[str, str], out: Path, scratch: Path)
         target.write_text("\n---\n".join(documents) + "\n", encoding="utf-8")
 
 
+def build_with_go_sum(
+    module: str, package: str, recipe: Recipe, pin: Mapping[str, str], out: Path, scratch: Path
+) -> Module:
+    """``package`` of ``module`` from a wrapper module that carries the module's own
+    go.sum, so every dependency is checked against the hashes its authors recorded
+    (some of them, e.g. np-guard/models, the checksum database does not answer for)."""
+    log = scratch / "build.log"
+    version = pin["version"]
+    source = download(module, version, scratch, log)
+    work = scratch / recipe.name
+    work.mkdir()
+    (work / "go.mod").write_text(
+        wrapper_go_mod(recipe.name, go_directive(source.go_mod), {module: version}),
+        encoding="utf-8",
+    )
+    shutil.copyfile(source.dir / "go.sum", work / "go.sum")
+    (work / "go.sum").chmod(0o644)
+    extra = {"GOEXPERIMENT": pin["goexperiment"]} if pin.get("goexperiment") else None
+    stamp = (
+        [f"-X {pin['version_variable']}={version.removeprefix('v')}"]
+        if pin.get("version_variable")
+        else []
+    )
+    go_build(work, package, out / recipe.name, log, stamp, extra)
+    return source
+
+
+def build_netpolicy(recipe: Recipe, pin: Mapping[str, str], out: Path, scratch: Path) -> None:
+    """np-guard's NetworkPolicy connectivity analyzer (its CLI, cmd/netpolicy)."""
+    build_with_go_sum(
+        NETPOL_ANALYZER, f"{NETPOL_ANALYZER}/cmd/netpolicy", recipe, pin, out, scratch
+    )
+
+
+def build_trivy(recipe: Recipe, pin: Mapping[str, str], out: Path, scratch: Path) -> None:
+    """Trivy, whose misconfiguration checks (trivy-checks) are compiled in: the config
+    scan runs with ``--skip-check-update`` and reaches no registry."""
+    build_with_go_sum(TRIVY, f"{TRIVY}/cmd/trivy", recipe, pin, out, scratch)
+
+
 RECIPES: tuple[Recipe, ...] = (
     Recipe("etcd", "etcd", build_etcd),
     Recipe("kube-apiserver", "kubernetes", build_kubernetes),
@@ -624,6 +673,8 @@ RECIPES: tuple[Recipe, ...] = (
         version_key="plugin_version",
         version_args=None,
     ),
+    Recipe("netpolicy", "netpol_analyzer", build_netpolicy, version_args=("--help",)),
+    Recipe("trivy", "trivy", build_trivy, version_args=("version",)),
 )
 #: what the pulumi recipe puts next to the CLI, linked into the bin directory too
 PULUMI_COMPANIONS = ("pulumi-language-python", "pulumi-language-python-exec")
@@ -761,6 +812,20 @@ def require_toolchain() -> Path:
             f"them from the Go module proxy as pinned in {PINS.relative_to(ROOT)}"
         )
     return link_bin_dir(pins)
+
+
+def require_tool(name: str) -> Path:
+    """For tests: one built binary, or a failure saying how to build it (the others need
+    not be built)."""
+    pins = load_pins()
+    one = recipe(name)
+    if not one.built(pins):
+        raise BuildError(
+            f"{name} {one.version(pins)} is not built in {one.directory(pins)}; run "
+            f"`.venv/bin/python -m tests.realsys.toolchain {name}` (or .ci/bootstrap): it "
+            f"builds it from the Go module proxy as pinned in {PINS.relative_to(ROOT)}"
+        )
+    return one.binary(pins)
 
 
 def toolchain_bin_dir() -> Path:

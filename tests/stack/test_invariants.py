@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from ociam.components.exposure import PUBLIC_RESOURCES_REGEX
 from ociam.render.service import RenderedCity, Validators
+from tests.realsys.quantities import cpu_cores, memory_bytes
 from tests.stack.stack_support import all_stacks, objects_of, pod_templates
 
 STACKS = sorted(all_stacks())
@@ -123,6 +125,54 @@ def test_every_container_has_requests_limits_and_probes(rendered: RenderedCity) 
                         assert probe in c, f"{where}/{c['name']}: {probe}"
 
 
+def test_every_container_fits_the_limit_range_and_every_pod_the_quota(
+    rendered: RenderedCity,
+) -> None:
+    """What LimitRanger and ResourceQuota admission would refuse (a real API server does:
+    tests/cluster): a container over the LimitRange ceiling, or the workloads at their
+    replicas plus one rollout surge pod, the database at its instances plus one, and
+    one config Job at a time (the apply Job waits for the bootstrap Job, and a finished
+    pod no longer counts) over the quota. Init containers count as Kubernetes counts
+    them: a pod needs the larger of its largest init container and the sum of its app
+    containers."""
+    (limits,) = objects_of(rendered, "LimitRange")
+    (ceiling,) = [item["max"] for item in limits["spec"]["limits"] if item["type"] == "Container"]
+    (quota,) = objects_of(rendered, "ResourceQuota")
+    hard = quota["spec"]["hard"]
+    used = {"limits.cpu": 0.0, "limits.memory": 0.0, "requests.cpu": 0.0, "requests.memory": 0.0}
+    jobs: dict[str, float] = dict.fromkeys(used, 0.0)
+    for obj in rendered.objects:
+        for where, spec in pod_templates_of(obj):
+            containers = spec.get("initContainers", []) + spec["containers"]
+            for c in containers:
+                limit = c["resources"]["limits"]
+                assert cpu_cores(limit["cpu"]) <= cpu_cores(ceiling["cpu"]), f"{where}/{c['name']}"
+                assert memory_bytes(limit["memory"]) <= memory_bytes(ceiling["memory"]), (
+                    f"{where}/{c['name']}"
+                )
+            pods = obj["spec"].get("replicas", 1) + (1 if obj["kind"] in LONG_RUNNING else 0)
+            for part in ("limits", "requests"):
+                for resource, amount in (("cpu", cpu_cores), ("memory", memory_bytes)):
+                    values = [amount(c["resources"][part][resource]) for c in containers]
+                    app = sum(values[len(spec.get("initContainers", [])) :])
+                    pod = max([app, *values[: len(spec.get("initContainers", []))]])
+                    key = f"{part}.{resource}"
+                    if obj["kind"] == "Job":
+                        jobs[key] = max(jobs[key], pod)
+                    else:
+                        used[key] += pod * pods
+    for cluster in objects_of(rendered, "Cluster"):  # CloudNativePG: one pod per instance
+        pods = cluster["spec"]["instances"] + 1
+        for part in ("limits", "requests"):
+            for resource, amount in (("cpu", cpu_cores), ("memory", memory_bytes)):
+                value = amount(cluster["spec"]["resources"][part][resource])
+                used[f"{part}.{resource}"] += value * pods
+    for key, workloads in used.items():
+        need = workloads + jobs[key]
+        amount = cpu_cores if key.endswith("cpu") else memory_bytes
+        assert need <= amount(hard[key]), f"{key}: workloads need {need}, quota {hard[key]}"
+
+
 def pod_templates_of(obj: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     if obj["kind"] in LONG_RUNNING | {"Job"}:
         return [(f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]["spec"])]
@@ -156,12 +206,14 @@ def test_admin_paths_are_not_routed_on_the_public_hostname(rendered: RenderedCit
                 assert backend["port"] != 9000, "management port routed through the gateway"
         if public not in spec["hostnames"]:
             continue
-        paths = [m["path"]["value"] for r in spec["rules"] for m in r["matches"]]
-        assert all(not p.startswith(("/admin", "/realms/master")) for p in paths), paths
-        assert all(
-            p != "/" and p.startswith(("/realms/", "/resources/", "/.well-known/", "/js/"))
-            for p in paths
-        )
+        matches = [m["path"] for r in spec["rules"] for m in r["matches"]]
+        prefixes = [m["value"] for m in matches if m["type"] == "PathPrefix"]
+        assert all(not p.startswith(("/admin", "/realms/master")) for p in prefixes), prefixes
+        assert all(p.startswith(("/realms/", "/.well-known/")) for p in prefixes), prefixes
+        # theme resources only by the expression that leaves out the admin console's
+        # (tests/security/test_admin_exposure.py proves it against Keycloak's admin paths)
+        others = [m for m in matches if m["type"] != "PathPrefix"]
+        assert others == [{"type": "RegularExpression", "value": PUBLIC_RESOURCES_REGEX}]
 
 
 def test_the_pdb_allows_a_node_drain(rendered: RenderedCity) -> None:

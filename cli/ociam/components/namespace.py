@@ -16,10 +16,26 @@ JOB_ALLOWANCE = Resources(
 )
 
 
+def pod_resources(*containers: Resources) -> Resources:
+    """What a pod counts for in quota when its init containers run one at a time before
+    its one app container: the larger of each (Kubernetes' effective pod resources)."""
+    return Resources(
+        cpu_request_m=max(c.cpu_request_m for c in containers),
+        cpu_limit_m=max(c.cpu_limit_m for c in containers),
+        memory_request_mb=max(c.memory_request_mb for c in containers),
+        memory_limit_mb=max(c.memory_limit_mb for c in containers),
+    )
+
+
+def keycloak_pod(size: SizeProfile) -> Resources:
+    """A Keycloak pod: its seed and build init containers, then Keycloak."""
+    return pod_resources(size.keycloak_seed, size.keycloak_build, size.keycloak)
+
+
 def quota_hard(size: SizeProfile) -> dict[str, str]:
     """ResourceQuota from the profile: every pod at its limit, plus one spare of each
     kind (a rollout or a CloudNativePG join job) and the config Job."""
-    kc, pg = size.keycloak, size.postgres
+    kc, pg = keycloak_pod(size), size.postgres
     kc_pods, pg_pods = size.keycloak_replicas + 1, size.postgres_instances + 1
 
     def total(attr: str) -> int:
@@ -41,19 +57,15 @@ def quota_hard(size: SizeProfile) -> dict[str, str]:
 
 
 def limit_range(size: SizeProfile) -> list[dict[str, object]]:
-    """Defaults for containers that set nothing, and a ceiling no container may pass."""
-    largest = max(
-        (size.keycloak, size.postgres, size.keycloak_build), key=lambda r: r.memory_limit_mb
-    )
+    """Defaults for containers that set nothing, and a ceiling no container may pass: the
+    largest container the stack runs (init containers and the config Job's included)."""
+    largest = pod_resources(keycloak_pod(size), size.postgres, JOB_ALLOWANCE)
     return [
         {
             "type": "Container",
             "default": {"cpu": "500m", "memory": "512M"},
             "defaultRequest": {"cpu": "100m", "memory": "128M"},
-            "max": {
-                "cpu": f"{max(size.keycloak.cpu_limit_m, size.postgres.cpu_limit_m)}m",
-                "memory": f"{largest.memory_limit_mb}M",
-            },
+            "max": {"cpu": f"{largest.cpu_limit_m}m", "memory": f"{largest.memory_limit_mb}M"},
         }
     ]
 
