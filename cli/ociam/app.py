@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from ociam import __version__
+from ociam.commands import apps as apps_commands
 from ociam.commands import catalog as catalog_commands
+from ociam.commands import codeowners as codeowners_commands
 from ociam.commands import deploy as deploy_commands
 from ociam.commands import doctor as doctor_commands
 from ociam.commands import playbook as playbook_commands
 from ociam.commands import preview as preview_commands
 from ociam.commands import render as render_commands
+from ociam.commands import report as report_commands
 from ociam.commands import scaffold as scaffold_commands
 from ociam.console import OutputFormat
 from ociam.options import Environment, GlobalOptions
@@ -94,6 +97,9 @@ app.command("preview")(preview_commands.preview)
 app.command("up")(deploy_commands.up)
 app.command("destroy")(deploy_commands.destroy)
 app.command("refresh")(deploy_commands.refresh)
+app.command("report")(report_commands.report)
+app.add_typer(apps_commands.group, name="app")
+app.command("codeowners")(codeowners_commands.codeowners)
 
 
 def main() -> None:

@@ -10,8 +10,10 @@ from ociam.catalog.environment import (
     BackupSettings,
     Images,
     MonitoringSettings,
+    OwnerHandle,
     SizeProfileName,
     StrictModel,
+    unique_owners,
 )
 from ociam.catalog.secrets import SecretRef
 from ociam.catalog.types import (
@@ -336,8 +338,26 @@ class CityFile(StrictModel):
     applications: list[Application] = Field(default_factory=list)
     database: Database = Database()
     connector: Connector | None = None
+    owners: list[OwnerHandle] | None = Field(
+        default=None,
+        description="The city's IAM admins (code-host team or user handles): a pull request "
+        "that changes this file needs one of them to approve (.github/CODEOWNERS, generated "
+        "by `ociam codeowners`); default: the environment's owners (the platform team)",
+        min_length=1,
+    )
+    cost_weight: float | None = Field(
+        default=None,
+        gt=0,
+        description="The city's share under the by-weight split rule of `ociam report` "
+        "(for example population in thousands)",
+    )
     # environment defaults a city may replace (whole value, as Ansible does)
     size_profile: SizeProfileName | None = None
     monitoring: MonitoringSettings | None = None
     backup: BackupSettings | None = None
     images: Images | None = None
+
+    @field_validator("owners")
+    @classmethod
+    def _owners_unique(cls, value: list[str] | None) -> list[str] | None:
+        return unique_owners(value)

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from ociam.catalog.secrets import SecretRef
 from ociam.catalog.types import IPv4Addr, IPv4Net, K8sName, Port, WireGuardKey
@@ -321,6 +329,72 @@ class OnpremSettings(StrictModel):
     )
 
 
+OWNER_PATTERN = (
+    r"^(@[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99})?"
+    r"|[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})$"
+)
+_OWNER_RE = re.compile(OWNER_PATTERN)
+
+
+def _check_owner(value: str) -> str:
+    if not _OWNER_RE.match(value):
+        raise ValueError(
+            f"'{value}' is not a code-host handle: use @user, @org/team or an e-mail address"
+        )
+    return value
+
+
+#: a code-host handle: ``@user``, ``@org/team`` (GitHub's CODEOWNERS syntax) or an e-mail address
+OwnerHandle = Annotated[
+    str,
+    AfterValidator(_check_owner),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": OWNER_PATTERN,
+            "description": "@user, @org/team or an e-mail address, as CODEOWNERS accepts them",
+        }
+    ),
+]
+
+
+def unique_owners(owners: list[str] | None) -> list[str] | None:
+    """Refuse a handle listed twice (handles are case-insensitive on code hosts)."""
+    if owners is not None and len({o.lower() for o in owners}) != len(owners):
+        raise ValueError("owners lists a handle twice")
+    return owners
+
+
+SplitRule = Literal["equal", "by-requests", "by-weight"]
+
+
+class PriceList(StrictModel):
+    """Monthly list prices of the shared platform, in the currency of ``cost``."""
+
+    vcpu_month: float = Field(ge=0, description="Per vCPU requested by long-running workloads")
+    memory_gib_month: float = Field(ge=0, description="Per GiB (2^30 bytes) of memory requested")
+    storage_gib_month: float = Field(
+        ge=0, description="Per GiB of persistent volume storage requested (database volumes)"
+    )
+    platform_month: float = Field(
+        ge=0,
+        description="Fixed share of the environment: cluster, gateway, operators, monitoring, "
+        "operations; split between the cities with the rest",
+    )
+
+
+class CostSettings(StrictModel):
+    """How ``ociam report`` prices an environment and splits the bill between its cities."""
+
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 code")
+    split: SplitRule = Field(
+        default="by-requests",
+        description="equal: the same for every city; by-requests: in proportion to each "
+        "city's requests at list price; by-weight: in proportion to each city's cost_weight",
+    )
+    prices: PriceList
+
+
 class EnvironmentSettings(StrictModel):
     """Everything ``group_vars/all.yml`` of one environment sets."""
 
@@ -338,6 +412,19 @@ class EnvironmentSettings(StrictModel):
     cluster: ClusterNetwork
     hub: HubSettings
     onprem: OnpremSettings = OnpremSettings()
+    owners: list[OwnerHandle] = Field(
+        default_factory=list,
+        description="The platform team: owners of all.yml, hosts.yml and of every city file "
+        "without owners of its own (.github/CODEOWNERS, `ociam codeowners`)",
+    )
+    cost: CostSettings | None = Field(
+        default=None, description="Price list and split rule of `ociam report`"
+    )
+
+    @field_validator("owners")
+    @classmethod
+    def _owners_unique(cls, value: list[str]) -> list[str]:
+        return unique_owners(value) or []
 
 
 #: top-level keys of all.yml that a city file may replace (as Ansible would)
