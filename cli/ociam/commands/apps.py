@@ -117,6 +117,7 @@ def add(
         str,
         typer.Option(
             "--name",
+            metavar="NAME",
             help="Display name; an OIDC client id is made from it unless --client-id",
             show_default=False,
         ),
@@ -129,6 +130,7 @@ def add(
         list[str] | None,
         typer.Option(
             "--redirect-uri",
+            metavar="URI",
             help="Exact redirect URI (SAML: assertion consumer URL); repeat for more. "
             "https only (http for localhost), no wildcards in prod",
             show_default=False,
@@ -146,6 +148,7 @@ def add(
         Path | None,
         typer.Option(
             "--saml-metadata",
+            metavar="FILE",
             dir_okay=False,
             help="The service provider's SAML metadata XML: entity ID, assertion consumer "
             "URLs and NameID format are taken from it",
@@ -156,6 +159,7 @@ def add(
         str | None,
         typer.Option(
             "--client-id",
+            metavar="ID",
             help="Client id (SAML: the SP entity ID) [default: OIDC from --name, SAML from "
             "the metadata]",
             show_default=False,
@@ -165,6 +169,7 @@ def add(
         list[str] | None,
         typer.Option(
             "--web-origin",
+            metavar="ORIGIN",
             help="OIDC: origin allowed for CORS; repeat for more "
             "[default: the redirect URIs' origins]",
             show_default=False,
@@ -174,6 +179,7 @@ def add(
         list[str] | None,
         typer.Option(
             "--post-logout-uri",
+            metavar="URI",
             help="OIDC: where the app may send users after logout [default: its redirect URIs]",
             show_default=False,
         ),

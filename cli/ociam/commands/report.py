@@ -93,6 +93,7 @@ def report(
         Path | None,
         typer.Option(
             "--chart",
+            metavar="FILE",
             dir_okay=False,
             help="Also write a chart of each city's share per month: FILE.png or FILE.svg",
             show_default=False,
@@ -112,6 +113,7 @@ def report(
         Path | None,
         typer.Option(
             "--from",
+            metavar="DIR",
             file_okay=False,
             exists=True,
             help="Read a render written by `ociam render --all --out DIR` instead of "
