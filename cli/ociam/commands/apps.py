@@ -77,9 +77,7 @@ def _apply(invocation: Invocation, verb: str, make: Callable[[], Edit], dry_run:
         typer.echo(f"app {verb}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILURE) from None
     except OSError as exc:
-        error(
-            f"cannot write {exc.filename or inventories}: {exc.strerror or exc} (nothing written)"
-        )
+        error(f"{exc.filename or inventories}: {exc.strerror or exc} (nothing written)")
         raise typer.Exit(EXIT_FAILURE) from None
     return edit
 
