@@ -176,6 +176,15 @@ def test_gateway_listener_mode_lists_each_city_hostname(tmp_path: Path) -> None:
             assert ref["namespace"] == city.namespace and ref["name"] == "keycloak-tls"
     crds = shared_path(CRD_DIR_ENV, SHARED_DIR / "crds")
     assert validate_platform(OfflineEngine(root), root, "staging", crds) == []
+    # each city route attaches to the listener of its own hostname by name, never to
+    # the plain-HTTP listener (a parentRef without sectionName would attach to both)
+    listeners = {item["name"]: item for item in gateway["spec"]["listeners"]}
+    city = render(root, "staging", "pori")
+    for route in (o for o in city.objects if o["kind"] == "HTTPRoute"):
+        (parent,) = route["spec"]["parentRefs"]
+        listener = listeners[parent["sectionName"]]
+        assert listener["protocol"] == "HTTPS"
+        assert [listener["hostname"]] == route["spec"]["hostnames"]
 
 
 def test_another_gateway_implementation_is_refused_clearly(tmp_path: Path) -> None:

@@ -45,6 +45,13 @@ def test_admin_allowlist_policy_only_where_implemented() -> None:
             {**GATEWAY, "implementation": "istio", "admin_allowlist_policy": True}
         )
     gateway = GatewayRef.model_validate(GATEWAY)
+    # by default the city stack enforces the allowlist on envoy-gateway, the platform
+    # gateway on the others; false leaves it to the platform gateway on envoy-gateway too
+    assert gateway.city_enforces_admin_allowlist
+    istio = GatewayRef.model_validate({**GATEWAY, "implementation": "istio"})
+    assert not istio.city_enforces_admin_allowlist
+    off = GatewayRef.model_validate({**GATEWAY, "admin_allowlist_policy": False})
+    assert not off.city_enforces_admin_allowlist
     assert gateway.proxy_namespace == "gateway-system"
     assert (
         GatewayRef.model_validate({**GATEWAY, "data_plane_namespace": "eg"}).proxy_namespace == "eg"

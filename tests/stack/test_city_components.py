@@ -97,12 +97,15 @@ def test_routes_public_host_gets_realms_only_admin_host_gets_console(demo: Rende
     admin = one(demo, "HTTPRoute", "keycloak-admin")["spec"]
     assert public["hostnames"] == ["demo.iam-dev.hameenlinna.fi"]
     assert admin["hostnames"] == ["demo-admin.iam-dev.hameenlinna.fi"]
-    public_paths = [m["path"]["value"] for r in public["rules"] for m in r["matches"]]
+    public_paths = [
+        (m["path"]["type"], m["path"]["value"]) for r in public["rules"] for m in r["matches"]
+    ]
     assert public_paths == [
-        "/realms/employees/",
-        "/realms/residents/",
-        "/resources/",
-        "/.well-known/",
+        ("PathPrefix", "/realms/employees/"),
+        ("PathPrefix", "/realms/residents/"),
+        ("PathPrefix", "/.well-known/"),
+        # theme resources of the login, account and common types: never the admin console's
+        ("RegularExpression", "^/resources/[^/]+/(login|account|common)/[^?#]*$"),
     ]
     admin_paths = [m["path"]["value"] for r in admin["rules"] for m in r["matches"]]
     assert "/admin/" in admin_paths
@@ -132,24 +135,45 @@ def test_gateway_listener_mode_grants_the_certificate_instead(tmp_path: Path) ->
     assert grant["to"] == [{"group": "", "kind": "Secret", "name": "keycloak-tls"}]
     route = one(rendered, "HTTPRoute", "keycloak-public")["spec"]
     assert route["parentRefs"][0]["kind"] == "Gateway"
+    # the platform's listener of this hostname, never its plain-HTTP listener
+    assert route["parentRefs"][0]["sectionName"] == "demo-public"
+    admin = one(rendered, "HTTPRoute", "keycloak-admin")["spec"]
+    assert admin["parentRefs"][0]["sectionName"] == "demo-admin"
 
 
-def test_admin_allowlist_policy_is_rendered_on_request_and_valid_for_envoy_gateway(
+def test_admin_allowlist_policy_is_rendered_by_default_on_envoy_gateway_and_valid(
     tmp_path: Path, validators: Validators
 ) -> None:
     root = make_checkout(tmp_path / "checkout")
-    edit_yaml(root / DEV_ALL, lambda d: d["gateway"].update(admin_allowlist_policy=True))
+    edit_yaml(root / DEV_ALL, lambda d: d["gateway"].pop("admin_allowlist_policy", None))
     rendered = render(root, "dev", "demo")
     policy = one(rendered, "SecurityPolicy", "keycloak-admin-allowlist")["spec"]
-    assert policy["targetRefs"][0]["name"] == "keycloak-admin"
+    assert policy["targetRefs"] == [
+        {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "keycloak-admin"}
+    ]
     assert policy["authorization"]["defaultAction"] == "Deny"
-    assert policy["authorization"]["rules"][0]["principal"]["clientCIDRs"] == [
-        "203.0.113.0/28",
-        "198.51.100.144/28",
+    assert policy["authorization"]["rules"] == [
+        {
+            "name": "admin-allowlist",
+            "action": "Allow",
+            "principal": {"clientCIDRs": ["203.0.113.0/28", "198.51.100.144/28"]},
+        }
     ]
     # ../shared/crds holds envoy-gateway's SecurityPolicy CRD (the release the platform pins)
     problems = [p for p in validators.validate(rendered) if p.object.startswith("SecurityPolicy")]
     assert problems == []
+
+
+def test_admin_allowlist_left_to_the_platform_gateway_renders_no_policy(tmp_path: Path) -> None:
+    root = make_checkout(tmp_path / "checkout")
+    edit_yaml(root / DEV_ALL, lambda d: d["gateway"].update(admin_allowlist_policy=False))
+    assert objects_of(render(root, "dev", "demo"), "SecurityPolicy") == []
+    # another implementation: the platform gateway enforces it, by default
+    edit_yaml(
+        root / DEV_ALL,
+        lambda d: d["gateway"].update(implementation="istio", admin_allowlist_policy=None),
+    )
+    assert objects_of(render(root, "dev", "demo"), "SecurityPolicy") == []
 
 
 def test_network_policies_allow_exactly_the_needed_flows(demo: RenderedCity) -> None:
@@ -158,13 +182,26 @@ def test_network_policies_allow_exactly_the_needed_flows(demo: RenderedCity) -> 
     ingress = policies["keycloak-ingress"]["ingress"]
     gateway = ingress[0]
     assert gateway["ports"] == [{"port": 8080, "protocol": "TCP"}]
-    # the gateway's pods are matched by namespace; its pod CIDR is not an allowlist
+    # the gateway's proxy pods are matched by namespace and Envoy Gateway's proxy labels
+    # (not the controller beside them); its pod CIDR is not an allowlist
     assert gateway["from"] == [
         {
             "namespaceSelector": {
                 "matchLabels": {"kubernetes.io/metadata.name": "envoy-gateway-system"}
-            }
+            },
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/component": "proxy",
+                    "app.kubernetes.io/managed-by": "envoy-gateway",
+                }
+            },
         }
+    ]
+    # the same proxies reach cert-manager's HTTP-01 solver: certificate issuance
+    solver = policies["acme-http01-solver-ingress"]
+    assert solver["podSelector"] == {"matchLabels": {"acme.cert-manager.io/http01-solver": "true"}}
+    assert solver["ingress"] == [
+        {"from": gateway["from"], "ports": [{"port": 8089, "protocol": "TCP"}]}
     ]
     cluster_ports = {p["port"] for r in ingress for p in r["ports"]}
     assert cluster_ports == {8080, 7800, 57800}  # monitoring is off in dev: no 9000

@@ -105,11 +105,13 @@ class GatewayRef(StrictModel):
         description="Namespace the gateway's proxy pods run in (NetworkPolicy allows it to "
         "reach Keycloak on 8080); default: the Gateway's namespace",
     )
-    admin_allowlist_policy: bool = Field(
-        default=False,
-        description="Render the implementation's client-address policy for the admin route "
-        "(envoy-gateway: SecurityPolicy). Its CRD is not among the shared CRDs: add it to "
-        "OCIAM_CRD_DIR, or `validate --rendered` fails on an unknown kind",
+    admin_allowlist_policy: bool | None = Field(
+        default=None,
+        description="Who enforces the city's admin_allowlist on the admin hostname. true: the "
+        "city stack renders the implementation's client-address policy on the admin route "
+        "(envoy-gateway: a SecurityPolicy allowing only the allowlist); false: the platform "
+        "gateway must enforce it (the city stack does not). Default: true on envoy-gateway, "
+        "false on the other implementations",
     )
 
     @model_validator(mode="after")
@@ -120,6 +122,13 @@ class GatewayRef(StrictModel):
                 f"enforce the allowlist for {self.implementation} in the platform"
             )
         return self
+
+    @property
+    def city_enforces_admin_allowlist(self) -> bool:
+        """Whether the city stack renders the admin route's client-address policy."""
+        if self.admin_allowlist_policy is None:
+            return self.implementation == "envoy-gateway"
+        return self.admin_allowlist_policy
 
     @property
     def proxy_namespace(self) -> str:

@@ -1,8 +1,11 @@
 """Exposure through Gateway API: TLS certificate, listeners and the two HTTPRoutes.
 
 The public hostname routes only what users' browsers and applications need
-(``/realms/<enabled realm>/``, ``/resources/``, ``/.well-known/``); the master
-realm and the admin console and API are routed only on the admin hostname.
+(``/realms/<enabled realm>/``, the login, account and common theme resources,
+``/.well-known/``); the master realm, the admin console, its resources
+(``/resources/<version or realm>/admin/...``) and the admin API are routed only on
+the admin hostname, whose route the city's client-address policy covers by default
+on envoy-gateway (``gateway.admin_allowlist_policy``).
 """
 
 from __future__ import annotations
@@ -22,19 +25,34 @@ ADMIN_ROUTE = "keycloak-admin"
 #: what the admin hostname serves: the console, the admin API, every realm's login
 #: (realm admins log in through their own realm) and static resources
 ADMIN_PATHS = ("/admin/", "/realms/", "/resources/")
+ADMIN_ALLOWLIST_POLICY = "keycloak-admin-allowlist"
+#: Keycloak 26 serves theme resources at ``/resources/<version>/<type>/<theme>/...`` and
+#: their message bundles at ``/resources/<realm>/<type>/<locale>``; the public hostname
+#: needs the login, account and common types, never ``admin`` (the admin console's).
+#: Anchored, so that full-match (Envoy's safe_regex) and search semantics agree.
+PUBLIC_RESOURCE_TYPES = ("login", "account", "common")
+PUBLIC_RESOURCES_REGEX = r"^/resources/[^/]+/(" + "|".join(PUBLIC_RESOURCE_TYPES) + r")/[^?#]*$"
 
 
 def public_paths(city: CityContext) -> list[str]:
-    """Paths routed on the public hostname: each enabled realm, static resources and
-    well-known documents. Never ``/admin/`` and never the master realm."""
+    """Path prefixes routed on the public hostname: each enabled realm and well-known
+    documents. Never ``/admin/`` and never the master realm; theme resources are
+    matched by ``PUBLIC_RESOURCES_REGEX``."""
     realms = [f"/realms/{realm}/" for realm in city.config.spec.realms.enabled()]
-    return [*realms, "/resources/", "/.well-known/"]
+    return [*realms, "/.well-known/"]
 
 
-def _rules(paths: list[str] | tuple[str, ...], backend: KeycloakEndpoints) -> list[Any]:
+def path_matches(prefixes: list[str] | tuple[str, ...], regexes: tuple[str, ...] = ()) -> list[Any]:
+    """HTTPRoute matches: each prefix (PathPrefix), then each regular expression."""
+    return [{"path": {"type": "PathPrefix", "value": path}} for path in prefixes] + [
+        {"path": {"type": "RegularExpression", "value": regex}} for regex in regexes
+    ]
+
+
+def _rules(matches: list[Any], backend: KeycloakEndpoints) -> list[Any]:
     return [
         {
-            "matches": [{"path": {"type": "PathPrefix", "value": path}} for path in paths],
+            "matches": matches,
             "backendRefs": [
                 {
                     "group": "",
@@ -67,8 +85,9 @@ def _listener(name: str, hostname: str) -> dict[str, Any]:
 class Exposure(pulumi.ComponentResource):
     """cert-manager ``Certificate`` for both hostnames, a ``ListenerSet`` on the platform
     Gateway (or a ``ReferenceGrant`` letting the platform's listener use the certificate),
-    the public and admin ``HTTPRoute``s, and, where the implementation offers one and the
-    environment opts in, a client-address policy for the admin route."""
+    the public and admin ``HTTPRoute``s, and, by default on envoy-gateway, the
+    client-address policy (``SecurityPolicy``) that admits only the city's
+    ``admin_allowlist`` to the admin route."""
 
     def __init__(
         self,
@@ -155,11 +174,21 @@ class Exposure(pulumi.ComponentResource):
                     "namespace": gateway.namespace,
                 }
             ]
-            parents = {"public": shared, "admin": shared}
+            # the platform names each city's listeners <slug>-public and <slug>-admin; a
+            # parentRef without sectionName would also attach to its plain-HTTP listener
+            parents = {
+                section: [{**shared[0], "sectionName": f"{city.config.slug}-{section}"}]
+                for section in ("public", "admin")
+            }
 
-        for route, section, host, paths in (
-            (PUBLIC_ROUTE, "public", hosts.public, public_paths(city)),
-            (ADMIN_ROUTE, "admin", hosts.admin, list(ADMIN_PATHS)),
+        for route, section, host, matches in (
+            (
+                PUBLIC_ROUTE,
+                "public",
+                hosts.public,
+                path_matches(public_paths(city), (PUBLIC_RESOURCES_REGEX,)),
+            ),
+            (ADMIN_ROUTE, "admin", hosts.admin, path_matches(ADMIN_PATHS)),
         ):
             custom_resource(
                 child_name(name, f"{section}-route"),
@@ -169,16 +198,16 @@ class Exposure(pulumi.ComponentResource):
                 spec={
                     "parentRefs": parents[section],
                     "hostnames": [host],
-                    "rules": _rules(paths, keycloak),
+                    "rules": _rules(matches, keycloak),
                 },
                 opts=child,
             )
-        if gateway.admin_allowlist_policy:
+        if gateway.city_enforces_admin_allowlist:
             custom_resource(
                 child_name(name, "admin-allowlist"),
                 api_version="gateway.envoyproxy.io/v1alpha1",
                 kind="SecurityPolicy",
-                metadata=city.metadata("keycloak-admin-allowlist", "keycloak", "gateway"),
+                metadata=city.metadata(ADMIN_ALLOWLIST_POLICY, "keycloak", "gateway"),
                 spec={
                     "targetRefs": [
                         {"group": GATEWAY_GROUP, "kind": "HTTPRoute", "name": ADMIN_ROUTE}

@@ -1,6 +1,9 @@
 """NetworkPolicies: default deny both ways, then exactly the flows the city needs.
 
-DNS; gateway to Keycloak 8080; monitoring to 9000 (and PostgreSQL metrics);
+DNS; the gateway's proxies to Keycloak 8080 and to cert-manager's ACME HTTP-01
+solver pods (8089: the platform's issuer proves domain ownership over HTTP through
+the shared Gateway, and the solver runs in the city's namespace); monitoring to
+9000 (and PostgreSQL metrics);
 Keycloak pod to pod 7800/57800 (jdbc-ping); Keycloak to PostgreSQL 5432;
 the CloudNativePG operator to its instances; instances to each other, to the
 Kubernetes API and to the backup object store; Keycloak to the connector hub
@@ -22,6 +25,17 @@ NS_LABEL = "kubernetes.io/metadata.name"
 #: CloudNativePG: instance manager status port and metrics port
 CNPG_STATUS_PORT = 8000
 CNPG_METRICS_PORT = 9187
+#: cert-manager's ACME HTTP-01 solver pods (created in the Certificate's namespace for
+#: the length of a challenge): their label and the port the acmesolver listens on
+ACME_SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
+ACME_SOLVER_PORT = 8089
+#: Envoy Gateway's proxy pods (the labels Envoy Gateway gives them; the platform's
+#: PodMonitor selects them the same way): only they, not the controller beside them,
+#: reach the city
+ENVOY_PROXY_LABELS = {
+    "app.kubernetes.io/component": "proxy",
+    "app.kubernetes.io/managed-by": "envoy-gateway",
+}
 
 
 def _ports(*ports: int, protocol: str = "TCP") -> list[dict[str, Any]]:
@@ -83,11 +97,10 @@ def policies(
         for c in gateway.source_cidrs
         if not any(c.overlaps(pod) for pod in cluster.pod_cidrs)
     ]
+    proxy_pods = ENVOY_PROXY_LABELS if gateway.implementation == "envoy-gateway" else None
+    proxies = [_namespace(gateway.proxy_namespace, proxy_pods), *_cidrs(external_proxies)]
     ingress: list[dict[str, Any]] = [
-        {
-            "from": [_namespace(gateway.proxy_namespace), *_cidrs(external_proxies)],
-            "ports": _ports(keycloak.http_port),
-        },
+        {"from": proxies, "ports": _ports(keycloak.http_port)},
         {
             "from": [_pods({KEYCLOAK_CLIENT_LABEL: "true"})],
             "ports": _ports(keycloak.http_port),
@@ -105,6 +118,11 @@ def policies(
         "podSelector": {"matchLabels": kc},
         "policyTypes": ["Ingress"],
         "ingress": ingress,
+    }
+    specs["acme-http01-solver-ingress"] = {
+        "podSelector": {"matchLabels": ACME_SOLVER_LABELS},
+        "policyTypes": ["Ingress"],
+        "ingress": [{"from": proxies, "ports": _ports(ACME_SOLVER_PORT)}],
     }
     egress: list[dict[str, Any]] = [
         {"to": [_pods(kc)], "ports": _ports(JGROUPS_PORT, JGROUPS_FD_PORT)},
