@@ -1,18 +1,46 @@
-"""Prerequisite checks for `ociam doctor`: what is there, what is missing, how to get it."""
+"""Prerequisite checks for `ociam doctor`: what is there, what is missing, how to get it.
+
+What a real deploy (``--engine pulumi``) needs, checked as the engine would meet it:
+
+* a Pulumi CLI not older than the Python ``pulumi`` SDK installed;
+* every resource plugin the installed provider SDKs declare (their
+  ``pulumi-plugin.json``: kubernetes, random), installed at exactly that version
+  (``pulumi plugin ls --json``, which honours ``PULUMI_HOME``);
+* the kubeconfig's current context answering ``/version`` (asked directly with the
+  kubeconfig's certificates or token, as the Kubernetes provider asks; through
+  ``kubectl get --raw`` for contexts with a credential plugin);
+* every kind the environment's city stacks create served by that cluster (the
+  ``apiVersion``/``kind`` of an offline render of its cities, looked up in the API's
+  discovery): the CRDs the platform stack installs.
+"""
 
 from __future__ import annotations
 
+import base64
+import http.client
+import importlib.metadata
+import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import tempfile
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
-#: the Automation API needs a CLI at least this new (pulumi>=3.200 Python SDK)
+import yaml
+
+from ociam.catalog import CatalogError, load_environment
+from ociam.engines.base import EngineError
+
+#: the Automation API needs a CLI at least this new (pulumi>=3.200 Python SDK); the
+#: installed SDK's own version raises the bar (see ``minimum_pulumi_cli``)
 MIN_PULUMI_CLI = (3, 200, 0)
 
 
@@ -56,8 +84,22 @@ def _version(text: str) -> tuple[int, ...] | None:
     return tuple(int(part) for part in match.groups()) if match else None
 
 
-def check_pulumi(which: Callable[[str], str | None], run: Runner) -> Check:
+def minimum_pulumi_cli() -> tuple[int, ...]:
+    """``MIN_PULUMI_CLI``, or the installed Python SDK's version when that is newer."""
+    try:
+        sdk = _version(importlib.metadata.version("pulumi"))
+    except importlib.metadata.PackageNotFoundError:
+        sdk = None
+    return max(MIN_PULUMI_CLI, sdk or MIN_PULUMI_CLI)
+
+
+def check_pulumi(
+    which: Callable[[str], str | None],
+    run: Runner,
+    minimum: tuple[int, ...] | None = None,
+) -> Check:
     needed = "ociam preview/up/destroy/refresh with --engine pulumi"
+    minimum = minimum_pulumi_cli() if minimum is None else minimum
     path = which("pulumi")
     if path is None:
         return Check(
@@ -77,12 +119,12 @@ def check_pulumi(which: Callable[[str], str | None], run: Runner) -> Check:
             "reinstall the Pulumi CLI",
             needed,
         )
-    if version < MIN_PULUMI_CLI:
-        wanted = ".".join(map(str, MIN_PULUMI_CLI))
+    if version < minimum:
+        wanted = ".".join(map(str, minimum))
         return Check(
             "pulumi CLI",
             Status.MISSING,
-            f"{output} is older than {wanted}",
+            f"{output} is older than {wanted} (the Python pulumi SDK needs it)",
             "upgrade: pulumi self-update (or reinstall)",
             needed,
         )
@@ -120,9 +162,246 @@ def check_passphrase(environ: Mapping[str, str]) -> Check:
     )
 
 
-def check_kubeconfig(
+# ---------------------------------------------------------------- resource plugins
+
+
+@dataclass(frozen=True, order=True)
+class Plugin:
+    """A resource plugin at one version, and the SDK that asks for it."""
+
+    name: str
+    version: str
+    sdk: str = field(default="", compare=False)
+
+
+def required_plugins() -> list[Plugin]:
+    """What the installed provider SDKs declare in their ``pulumi-plugin.json`` (the file
+    the Python language host reports the program's plugins from)."""
+    found = set()
+    for dist in importlib.metadata.distributions():
+        name = dist.metadata["Name"] or ""
+        if "pulumi" not in name.lower():
+            continue
+        for file in dist.files or ():
+            if file.name != "pulumi-plugin.json" or len(file.parts) != 2:
+                continue
+            data = json.loads(file.read_text(encoding="utf-8"))
+            if data.get("resource"):
+                plugin = data.get("name") or name.removeprefix("pulumi-").removeprefix("pulumi_")
+                found.add(Plugin(str(plugin), str(data.get("version") or dist.version), name))
+    return sorted(found)
+
+
+def check_plugins(
+    which: Callable[[str], str | None],
+    run: Runner,
+    environ: Mapping[str, str],
+    required: Iterable[Plugin] | None = None,
+) -> list[Check]:
+    """One check per plugin: installed (``pulumi plugin ls``) at the SDK's exact version."""
+    required = required_plugins() if required is None else list(required)
+    needed = "ociam up/preview with --engine pulumi"
+    home = environ.get("PULUMI_HOME") or "~/.pulumi"
+    pulumi = which("pulumi")
+    if pulumi is None:
+        return [
+            Check(f"plugin {p.name}", Status.WARN, "not checked: no pulumi CLI", "", needed)
+            for p in required
+        ]
+    code, output = run([pulumi, "plugin", "ls", "--json"])
+    try:
+        listed = json.loads(output) if code == 0 else None
+    except ValueError:
+        listed = None
+    if not isinstance(listed, list):
+        first = output.splitlines()[0] if output else f"exit code {code}"
+        return [Check("plugins", Status.MISSING, f"pulumi plugin ls failed: {first}", "", needed)]
+    installed: dict[str, list[str]] = {}
+    for entry in listed:
+        if isinstance(entry, dict) and entry.get("kind") == "resource":
+            installed.setdefault(str(entry.get("name")), []).append(str(entry.get("version")))
+    checks = []
+    for plugin in required:
+        versions = installed.get(plugin.name, [])
+        label = f"plugin {plugin.name}"
+        if plugin.version in versions:
+            detail = f"{plugin.version} in {home} (= {plugin.sdk})"
+            checks.append(Check(label, Status.OK, detail, needed_for=needed))
+            continue
+        others = f"; installed: {', '.join(sorted(versions))}" if versions else ""
+        checks.append(
+            Check(
+                label,
+                Status.MISSING,
+                f"{plugin.version} (what {plugin.sdk} needs) is not installed in {home}{others}",
+                f"pulumi plugin install resource {plugin.name} {plugin.version}"
+                " (--file BINARY where no plugin download site is reachable)",
+                needed,
+            )
+        )
+    return checks
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+class KubeconfigError(Exception):
+    """The kubeconfig does not say how to reach a cluster."""
+
+
+@dataclass(frozen=True)
+class KubeContext:
+    """The current context of a kubeconfig: where and who, as the provider reads it."""
+
+    name: str
+    server: str
+    ca_pem: bytes | None = None
+    insecure: bool = False
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    token: str | None = field(default=None, repr=False)
+    #: exec or auth-provider credentials: only kubectl (client-go) can run them
+    plugin: bool = False
+
+
+def _merged(paths: list[Path]) -> tuple[str, dict[str, tuple[Path, dict[str, Any]]]]:
+    """kubectl's merge of KUBECONFIG files: the first current-context and the first entry
+    of each name win; entries keep the file they came from (relative paths)."""
+    current = ""
+    entries: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in paths:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise KubeconfigError(f"cannot read {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise KubeconfigError(f"{path} is not a kubeconfig")
+        current = current or str(data.get("current-context") or "")
+        for section, key in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
+            for item in data.get(section) or []:
+                if isinstance(item, dict) and "name" in item:
+                    entry = item.get(key) or {}
+                    entries.setdefault(f"{section}/{item['name']}", (path, entry))
+    return current, entries
+
+
+def _file_or_data(entry: dict[str, Any], base: Path, key: str) -> bytes | None:
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(str(entry[f"{key}-data"]))
+    if entry.get(key):
+        return (base.parent / str(entry[key])).expanduser().read_bytes()
+    return None
+
+
+def load_kube_context(paths: list[Path]) -> KubeContext:
+    """The current context of the merged kubeconfig files; KubeconfigError naming what
+    is missing."""
+    current, entries = _merged(paths)
+    where = ", ".join(map(str, paths))
+    if not current:
+        raise KubeconfigError(f"no current context in {where}")
+    if f"contexts/{current}" not in entries:
+        raise KubeconfigError(f"context '{current}' is not defined in {where}")
+    context = entries[f"contexts/{current}"][1]
+    cluster_path, cluster = entries.get(f"clusters/{context.get('cluster')}", (paths[0], {}))
+    user_path, user = entries.get(f"users/{context.get('user')}", (paths[0], {}))
+    if not cluster.get("server"):
+        raise KubeconfigError(f"context '{current}': its cluster has no server in {where}")
+    try:
+        token_file = user.get("tokenFile")
+        token = user.get("token") or (
+            (user_path.parent / str(token_file)).expanduser().read_text().strip()
+            if token_file
+            else None
+        )
+        return KubeContext(
+            name=current,
+            server=str(cluster["server"]),
+            ca_pem=_file_or_data(cluster, cluster_path, "certificate-authority"),
+            insecure=bool(cluster.get("insecure-skip-tls-verify")),
+            cert_pem=_file_or_data(user, user_path, "client-certificate"),
+            key_pem=_file_or_data(user, user_path, "client-key"),
+            token=str(token) if token else None,
+            plugin=bool(user.get("exec") or user.get("auth-provider")),
+        )
+    except OSError as exc:
+        raise KubeconfigError(f"context '{current}': cannot read {exc.filename}") from None
+
+
+class KubeRequestError(Exception):
+    """The API server answered with an error status (``status``) or could not be asked."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+#: GET a path of the API; the decoded JSON answer
+KubeGetter = Callable[[str], Any]
+
+
+def direct_getter(context: KubeContext, timeout: float = 5.0) -> KubeGetter:
+    """GETs with the kubeconfig's own credentials (client certificate or token)."""
+    url = urllib.parse.urlsplit(context.server)
+    if context.insecure:
+        tls = ssl._create_unverified_context()  # the kubeconfig asks for it
+    else:
+        tls = ssl.create_default_context(cadata=context.ca_pem.decode() if context.ca_pem else None)
+    if context.cert_pem and context.key_pem:
+        # ssl loads a certificate chain from files only: private, removed at once
+        with tempfile.TemporaryDirectory(prefix="ociam-doctor-") as scratch:
+            cert, key = Path(scratch) / "client.crt", Path(scratch) / "client.key"
+            for path, content in ((cert, context.cert_pem), (key, context.key_pem)):
+                path.touch(mode=0o600)
+                path.write_bytes(content)
+            tls.load_cert_chain(cert, key)
+    headers = {"Accept": "application/json"}
+    if context.token:
+        headers["Authorization"] = f"Bearer {context.token}"
+
+    def get(path: str) -> Any:
+        if url.scheme == "https":
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                url.hostname or "", url.port or 443, timeout=timeout, context=tls
+            )
+        else:
+            connection = http.client.HTTPConnection(
+                url.hostname or "", url.port or 80, timeout=timeout
+            )
+        try:
+            connection.request("GET", url.path.rstrip("/") + path, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise KubeRequestError(str(exc) or type(exc).__name__) from None
+        finally:
+            connection.close()
+        if response.status >= 400:
+            raise KubeRequestError(
+                f"{response.status} {response.reason} for {path}", response.status
+            )
+        return json.loads(body)
+
+    return get
+
+
+def kubectl_getter(kubectl: str, run: Runner) -> KubeGetter:
+    """GETs through ``kubectl get --raw`` (which runs credential plugins)."""
+
+    def get(path: str) -> Any:
+        code, output = run([kubectl, "get", "--raw", path, "--request-timeout=5s"])
+        if code != 0:
+            status = 404 if "NotFound" in output or "not found" in output else None
+            raise KubeRequestError(output.splitlines()[-1] if output else f"exit {code}", status)
+        return json.loads(output)
+
+    return get
+
+
+def probe_cluster(
     environ: Mapping[str, str], which: Callable[[str], str | None], run: Runner
-) -> Check:
+) -> tuple[Check, KubeGetter | None]:
+    """The kubeconfig check, and a way to ask the cluster when it answered."""
     needed = "ociam up/destroy/refresh against a cluster"
     paths = [Path(p) for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p] or [
         Path(environ.get("HOME", "~")).expanduser() / ".kube" / "config"
@@ -135,35 +414,99 @@ def check_kubeconfig(
             f"none at {', '.join(map(str, paths))}",
             "get a kubeconfig for the platform cluster (or set KUBECONFIG)",
             needed,
-        )
+        ), None
+    try:
+        context = load_kube_context(existing)
+    except KubeconfigError as exc:
+        return Check(
+            "kubeconfig",
+            Status.MISSING,
+            str(exc),
+            "kubectl config use-context <platform context>",
+            needed,
+        ), None
     kubectl = which("kubectl")
-    if kubectl is None:
+    if context.plugin and kubectl is None:
         return Check(
             "kubeconfig",
             Status.WARN,
-            f"{existing[0]} exists; reachability not checked (no kubectl)",
+            f"context '{context.name}' uses a credential plugin; reachability not checked"
+            " (no kubectl)",
             "install kubectl to check the context",
             needed,
-        )
-    code, context = run([kubectl, "config", "current-context"])
-    if code != 0:
+        ), None
+    get = kubectl_getter(kubectl, run) if context.plugin and kubectl else None
+    try:
+        get = get or direct_getter(context)
+        version = get("/version")
+    except (KubeRequestError, ssl.SSLError, OSError, ValueError) as exc:
         return Check(
             "kubeconfig",
             Status.MISSING,
-            f"no current context in {existing[0]}",
-            "kubectl config use-context <platform context>",
-            needed,
-        )
-    code, _ = run([kubectl, "version", "--request-timeout=5s", "-o", "json"])
-    if code != 0:
-        return Check(
-            "kubeconfig",
-            Status.MISSING,
-            f"context '{context}' is not reachable",
+            f"context '{context.name}' is not reachable at {context.server}: {exc}",
             "check VPN/credentials: kubectl cluster-info",
             needed,
+        ), None
+    served = version.get("gitVersion", "?") if isinstance(version, dict) else "?"
+    detail = f"context '{context.name}' reachable: Kubernetes {served} at {context.server}"
+    return Check("kubeconfig", Status.OK, detail, needed_for=needed), get
+
+
+def check_kubeconfig(
+    environ: Mapping[str, str], which: Callable[[str], str | None], run: Runner
+) -> Check:
+    return probe_cluster(environ, which, run)[0]
+
+
+def city_kinds(root: Path, env: str) -> dict[str, set[str]]:
+    """apiVersion -> kinds of every object the environment's city stacks create (an
+    offline render of each city). Raises CatalogError or EngineError."""
+    # the Pulumi runtime is heavy: imported only when a cluster answered
+    from ociam.engines.offline import OfflineEngine  # noqa: PLC0415
+    from ociam.render.service import render_city  # noqa: PLC0415
+
+    engine = OfflineEngine(root)
+    kinds: dict[str, set[str]] = {}
+    for city in load_environment(root, env).cities.values():
+        for obj in render_city(engine, city).objects:
+            kinds.setdefault(str(obj["apiVersion"]), set()).add(str(obj["kind"]))
+    return kinds
+
+
+def check_crds(get: KubeGetter | None, kinds: Callable[[], dict[str, set[str]]], env: str) -> Check:
+    """Every kind the city stacks create is served (discovery of each apiVersion)."""
+    name, needed = "CRDs", f"ociam up --env {env} (the city stacks)"
+    if get is None:
+        return Check(name, Status.WARN, "not checked: no reachable cluster", "", needed)
+    try:
+        wanted = kinds()
+    except (CatalogError, EngineError) as exc:
+        return Check(
+            name, Status.MISSING, f"cannot render the {env} cities: {exc}", "ociam validate", needed
         )
-    return Check("kubeconfig", Status.OK, f"context '{context}' reachable", needed_for=needed)
+    missing = []
+    for api_version, names in sorted(wanted.items()):
+        path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            answer = get(path)
+            served = {str(r.get("kind")) for r in answer.get("resources", [])}
+        except KubeRequestError as exc:
+            if exc.status != 404:
+                return Check(name, Status.MISSING, f"cannot ask for {path}: {exc}", "", needed)
+            served = set()
+        missing += [f"{kind} ({api_version})" for kind in sorted(names - served)]
+    groups = sorted(v for v in wanted if "." in v.split("/")[0])
+    if missing:
+        return Check(
+            name,
+            Status.MISSING,
+            f"not served: {', '.join(missing)}",
+            f"ociam up --platform --env {env} installs them (or install those CRDs)",
+            needed,
+        )
+    count = sum(len(k) for k in wanted.values())
+    detail = f"all {count} kinds the {env} city stacks create are served; {', '.join(groups)}"
+    return Check(name, Status.OK, detail, needed_for=needed)
 
 
 def check_tool(
@@ -192,9 +535,14 @@ def run_checks(
     environ: Mapping[str, str] | None = None,
     which: Callable[[str], str | None] = shutil.which,
     run: Runner = run_quietly,
+    root: Path | None = None,
+    env: str = "dev",
 ) -> list[Check]:
+    """Every check; the CRD check (an offline render of ``env``'s cities) needs ``root``."""
     environ = os.environ if environ is None else environ
     python_ok = sys.version_info >= (3, 11)
+    cluster, get = probe_cluster(environ, which, run)
+    crds = [] if root is None else [check_crds(get, lambda: city_kinds(root, env), env)]
     return [
         Check(
             "python",
@@ -204,8 +552,10 @@ def run_checks(
             "everything",
         ),
         check_pulumi(which, run),
+        *check_plugins(which, run, environ),
         check_passphrase(environ),
-        check_kubeconfig(environ, which, run),
+        cluster,
+        *crds,
         check_tool(
             "ansible-playbook",
             which,

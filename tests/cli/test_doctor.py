@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.resources
 import json
 import os
+import socket
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from ociam.doctor import Status, check_kubeconfig, check_passphrase, check_pulumi, run_quietly
+from ociam.doctor import (
+    KubeRequestError,
+    Plugin,
+    Status,
+    check_crds,
+    check_kubeconfig,
+    check_passphrase,
+    check_plugins,
+    check_pulumi,
+    load_kube_context,
+    minimum_pulumi_cli,
+    required_plugins,
+    run_quietly,
+)
 
 
 def _fake_pulumi(directory: Path, version: str) -> Path:
@@ -46,17 +64,160 @@ def test_passphrase_never_echoed(tmp_path: Path) -> None:
     assert missing_file.status is Status.MISSING
 
 
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _kubeconfig(
+    path: Path, server: str, user: dict[str, Any], context: str = "platform-prod"
+) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": user}],
+        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def test_kubeconfig_context_unreachable(tmp_path: Path) -> None:
+    server = f"https://127.0.0.1:{_unused_port()}"
+    config = _kubeconfig(tmp_path / "config", server, {"token": "t0ken-value"})
+    check = check_kubeconfig({"KUBECONFIG": str(config)}, lambda name: None, run_quietly)
+    assert check.status is Status.MISSING
+    assert f"'platform-prod' is not reachable at {server}" in check.detail
+    assert "t0ken-value" not in check.detail + check.fix
+
+
+def test_kubeconfig_without_a_context_is_missing(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.write_text("apiVersion: v1\nkind: Config\n")
-    answers = {"current-context": (0, "platform-prod"), "version": (1, "connection refused")}
+    check = check_kubeconfig({"KUBECONFIG": str(config)}, lambda name: None, run_quietly)
+    assert check.status is Status.MISSING
+    assert check.detail == f"no current context in {config}"
+
+
+def test_credential_plugin_context_is_asked_through_kubectl(tmp_path: Path) -> None:
+    exec_user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "login"}}
+    config = _kubeconfig(tmp_path / "config", "https://k8s.example.org", exec_user)
+    asked: list[list[str]] = []
 
     def run(command: list[str]) -> tuple[int, str]:
-        return answers["current-context" if "current-context" in command else "version"]
+        asked.append(command)
+        return 1, "error: connection refused"
 
-    check = check_kubeconfig({"KUBECONFIG": str(config)}, lambda name: "/usr/bin/kubectl", run)
+    env = {"KUBECONFIG": str(config)}
+    check = check_kubeconfig(env, lambda name: "/usr/bin/kubectl", run)
     assert check.status is Status.MISSING
     assert "'platform-prod' is not reachable" in check.detail
+    assert asked == [["/usr/bin/kubectl", "get", "--raw", "/version", "--request-timeout=5s"]]
+    without_kubectl = check_kubeconfig(env, lambda name: None, run)
+    assert without_kubectl.status is Status.WARN
+    assert "credential plugin" in without_kubectl.detail
+
+
+def test_kubeconfig_merge_and_relative_files(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_bytes(b"CA")
+    (tmp_path / "token").write_text("from-file\n")
+    first = tmp_path / "first"
+    first.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "b",
+                "users": [{"name": "u", "user": {"tokenFile": "token"}}],
+            }
+        )
+    )
+    second = _kubeconfig(
+        tmp_path / "second", "https://b.example.org:6443", {"token": "ignored"}, "b"
+    )
+    text = yaml.safe_load(second.read_text())
+    text["clusters"][0]["cluster"]["certificate-authority"] = "ca.pem"
+    second.write_text(yaml.safe_dump(text))
+    context = load_kube_context([first, second])
+    assert (context.name, context.server) == ("b", "https://b.example.org:6443")
+    assert context.token == "from-file"  # the first file's user of that name wins
+    assert context.ca_pem == b"CA"
+    assert not context.plugin
+
+
+def test_pulumi_older_than_the_sdk_is_missing(tmp_path: Path) -> None:
+    fake = _fake_pulumi(tmp_path, "3.271.9")
+    check = check_pulumi(lambda name: str(fake), run_quietly, minimum=(3, 272, 0))
+    assert check.status is Status.MISSING
+    assert "older than 3.272.0 (the Python pulumi SDK needs it)" in check.detail
+    sdk = tuple(int(p) for p in importlib.metadata.version("pulumi").split(".")[:3])
+    assert minimum_pulumi_cli() >= sdk
+
+
+def test_required_plugins_are_what_the_sdks_declare() -> None:
+    declared = {
+        (data["name"], data["version"])
+        for data in (
+            json.loads((importlib.resources.files(sdk) / "pulumi-plugin.json").read_text())
+            for sdk in ("pulumi_kubernetes", "pulumi_random")
+        )
+    }
+    assert declared <= {(p.name, p.version) for p in required_plugins()}
+
+
+def test_plugins_must_be_installed_at_the_exact_version() -> None:
+    required = [Plugin("kubernetes", "4.25.0", "pulumi_kubernetes"), Plugin("random", "4.21.4")]
+    listed = [
+        {"name": "kubernetes", "kind": "resource", "version": "4.25.0"},
+        {"name": "random", "kind": "resource", "version": "4.21.3"},
+        {"name": "python", "kind": "language", "version": "4.21.4"},
+    ]
+
+    def run(command: list[str]) -> tuple[int, str]:
+        assert command == ["/bin/pulumi", "plugin", "ls", "--json"]
+        return 0, json.dumps(listed)
+
+    env = {"PULUMI_HOME": "/srv/pulumi"}
+    kubernetes, random = check_plugins(lambda name: "/bin/pulumi", run, env, required)
+    assert kubernetes.status is Status.OK
+    assert "4.25.0 in /srv/pulumi" in kubernetes.detail
+    assert random.status is Status.MISSING
+    assert random.detail.endswith("is not installed in /srv/pulumi; installed: 4.21.3")
+    assert random.fix.startswith("pulumi plugin install resource random 4.21.4")
+    no_cli = check_plugins(lambda name: None, run, env, required)
+    assert [c.status for c in no_cli] == [Status.WARN, Status.WARN]
+    failing = check_plugins(lambda name: "/bin/pulumi", lambda c: (1, "boom"), env, required)
+    assert [(c.name, c.status) for c in failing] == [("plugins", Status.MISSING)]
+
+
+def test_crds_missing_are_named() -> None:
+    discovery = {
+        "/api/v1": {"resources": [{"kind": "Service"}, {"kind": "ConfigMap"}]},
+        "/apis/postgresql.cnpg.io/v1": {"resources": [{"kind": "Cluster"}]},
+    }
+
+    def get(path: str) -> Any:
+        if path not in discovery:
+            raise KubeRequestError(f"404 Not Found for {path}", 404)
+        return discovery[path]
+
+    def kinds() -> dict[str, set[str]]:
+        return {"v1": {"Service"}, "postgresql.cnpg.io/v1": {"Cluster", "ScheduledBackup"}}
+
+    check = check_crds(get, kinds, "dev")
+    assert check.status is Status.MISSING
+    assert check.detail == "not served: ScheduledBackup (postgresql.cnpg.io/v1)"
+    assert "ociam up --platform --env dev" in check.fix
+    discovery["/apis/postgresql.cnpg.io/v1"]["resources"].append({"kind": "ScheduledBackup"})
+    assert check_crds(get, kinds, "dev").status is Status.OK
+    gone = check_crds(lambda path: get("/apis/none/v1"), kinds, "dev")
+    assert gone.detail == (
+        "not served: Cluster (postgresql.cnpg.io/v1), ScheduledBackup (postgresql.cnpg.io/v1),"
+        " Service (v1)"
+    )
+    assert check_crds(None, kinds, "dev").status is Status.WARN
 
 
 def test_doctor_command_json_and_exit_code(tmp_path: Path) -> None:

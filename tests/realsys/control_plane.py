@@ -613,7 +613,8 @@ class ControlPlane:
         self._supervisor.check_running()
 
 
-def _crd_documents(crd_dir: Path) -> list[dict[str, Any]]:
+def crd_documents(crd_dir: Path) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions of every ``*.yaml`` in ``crd_dir``."""
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     documents = []
     for path in sorted(crd_dir.glob("*.yaml")):
@@ -628,7 +629,8 @@ def _crd_documents(crd_dir: Path) -> list[dict[str, Any]]:
     return documents
 
 
-def _established(client: KubeClient, names: set[str]) -> bool | None:
+def established(client: KubeClient, names: set[str]) -> bool | None:
+    """True when every CRD named is Established (a probe for ``wait_for``)."""
     found, _ = client.request("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")
     ready = {
         item["metadata"]["name"]
@@ -641,7 +643,7 @@ def _established(client: KubeClient, names: set[str]) -> bool | None:
     return True if names <= ready else None
 
 
-def _install_crds(client: KubeClient, documents: list[dict[str, Any]]) -> tuple[str, ...]:
+def create_crds(client: KubeClient, documents: list[dict[str, Any]]) -> tuple[str, ...]:
     """Create the CRDs (a few at a time: the server compiles their schemas); their names."""
 
     def create(document: dict[str, Any]) -> None:
@@ -809,7 +811,7 @@ def _start(supervisor: _Supervisor, bin_dir: Path, crd_dir: Path, nodes: int) ->
     creds = _credentials(directory)
     client_port, peer_port, api_port = free_ports(3)
     etcd = starter.etcd(client_port, peer_port)
-    documents = _crd_documents(crd_dir)  # parsed while etcd starts
+    documents = crd_documents(crd_dir)  # parsed while etcd starts
     starter.wait("etcd healthy", lambda: _etcd_healthy(etcd))
     starter.mark("etcd healthy")
     server = f"https://127.0.0.1:{api_port}"
@@ -824,9 +826,9 @@ def _start(supervisor: _Supervisor, bin_dir: Path, crd_dir: Path, nodes: int) ->
     names = tuple(f"kwok-node-{index}" for index in range(nodes))
     for index, name in enumerate(names):
         client.create(fake_node(name, f"zone-{index % 3}"))
-    crds = _install_crds(client, documents)
+    crds = create_crds(client, documents)
     starter.mark("CRDs created")
-    starter.wait("CRDs Established", lambda: _established(client, set(crds)))
+    starter.wait("CRDs Established", lambda: established(client, set(crds)))
     starter.mark("CRDs Established")
     for name in names:
         starter.wait(f"Node {name} Ready (kwok)", partial(_node_ready, client, name))
