@@ -9,6 +9,8 @@ to stacks by the first rule that matches it:
 path                                           stacks
 =============================================  ======================================
 ``inventories/<env>/hosts.yml``                none (Ansible only)
+``stacks/city/Pulumi.<env>-<city>.yaml``,      that stack (its config and encrypted secrets)
+``stacks/platform/Pulumi.<env>.yaml``
 ``inventories/<env>/group_vars/all.yml``       every city of ``<env>`` and its platform
 ``inventories/<env>/group_vars/<city>.yml``    that city (and ``<env>``'s platform when
                                                its Gateway lists city hostnames)
@@ -30,6 +32,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from ociam.engines.base import StackRef
 
@@ -115,6 +118,13 @@ def affected_stacks(
                 path, parts, envs, cities=cities, lists=platform_lists_cities, affected=affected
             )
             continue
+        config = _stack_config(parts, envs, cities)
+        if config is not None:
+            if config:
+                affected.add(config, path)
+            else:
+                affected.ignored.append(path)
+            continue
         for prefix, targets in PROGRAM_CODE:
             if path == prefix or (path.startswith(prefix) and prefix.endswith(("/", "platform"))):
                 for env in envs:
@@ -127,6 +137,29 @@ def affected_stacks(
         else:
             affected.ignored.append(path)
     return affected
+
+
+def _stack_config(
+    parts: tuple[str, ...], envs: list[str], cities: Callable[[str], list[str]]
+) -> StackRef | Literal[False] | None:
+    """A stack's config file (``stacks/city/Pulumi.<env>-<city>.yaml``,
+    ``stacks/platform/Pulumi.<env>.yaml``: its config and encrypted secrets) touches
+    that stack only; False for one of a stack this run does not look at; None when the
+    path is no stack config file."""
+    if len(parts) != 3 or parts[0] != "stacks":
+        return None
+    name = PurePosixPath(parts[2])
+    if not name.name.startswith("Pulumi.") or name.suffix not in {".yaml", ".yml"}:
+        return None
+    stack = name.stem.removeprefix("Pulumi.")
+    if stack == name.stem:  # Pulumi.yaml: the project file is program code
+        return None
+    if parts[1] == "platform":
+        return StackRef.platform(stack) if stack in envs else False
+    env, _, city = stack.partition("-")
+    if parts[1] == "city" and env in envs and city in cities(env):
+        return StackRef(env, city)
+    return False
 
 
 def _inventory_path(

@@ -40,6 +40,8 @@ VENV_BIN = Path(sys.executable).parent
 OCIAM = str(VENV_BIN / "ociam")
 #: what ``ociam`` needs of a checkout to deploy (the package itself is the venv's)
 CHECKOUT_PARTS = ("inventories", "stacks", "schemas")
+#: what goes on PATH: the CLI and the Python language host
+CLI_BINARIES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
 #: the Python SDK distributions whose resource plugins the programs load
 PLUGIN_PACKAGES = {"kubernetes": "pulumi_kubernetes", "random": "pulumi_random"}
 
@@ -70,12 +72,21 @@ class PulumiTestEnvironment:
             passphrase=f"test-passphrase-{secrets.token_urlsafe(18)}",
         )
         environment.backend.mkdir(parents=True, mode=0o700, exist_ok=True)
+        environment.cli_dir.mkdir(parents=True, exist_ok=True)
+        for name in CLI_BINARIES:
+            (environment.cli_dir / name).symlink_to(bin_dir / name)
         for name, package in PLUGIN_PACKAGES.items():
             environment.pulumi(
                 "plugin", "install", "resource", name, sdk_plugin_version(package),
                 "--file", str(bin_dir / f"pulumi-resource-{name}"),
             )  # fmt: skip
         return environment
+
+    @property
+    def cli_dir(self) -> Path:
+        """The CLI and its language host only: plugins come from PULUMI_HOME, as a user's
+        do (a plugin on PATH would be used instead, with a warning)."""
+        return self.home.parent / "pulumi-cli"
 
     def env(self, kubeconfig: Path | None = None, **extra: str) -> dict[str, str]:
         """The environment of an ``ociam`` or ``pulumi`` process of the tests."""
@@ -85,7 +96,7 @@ class PulumiTestEnvironment:
             if not key.startswith(("PULUMI_", "OCIAM_PULUMI", "KUBECONFIG"))
         }
         environ.update(
-            PATH=os.pathsep.join([str(self.bin_dir), str(VENV_BIN), environ.get("PATH", "")]),
+            PATH=os.pathsep.join([str(self.cli_dir), str(VENV_BIN), environ.get("PATH", "")]),
             PULUMI_HOME=str(self.home),
             PULUMI_SKIP_UPDATE_CHECK="true",
             PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",

@@ -202,6 +202,13 @@ class PulumiSettings(StrictModel):
         description="State backend; OCIAM_PULUMI_BACKEND_URL overrides",
     )
     secrets_provider: str = Field(default="passphrase")
+    protect_databases: bool | None = Field(
+        default=None,
+        description=(
+            "Protect each city's database Cluster (Pulumi protect: `ociam destroy` refuses "
+            "it without --delete-protected); default: in every environment but dev"
+        ),
+    )
 
 
 def _default_metadata_urls() -> dict[SuomiFiPreset, str]:

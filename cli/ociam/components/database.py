@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from ociam.catalog import CityConfig
 from ociam.components.base import CityContext, child_name, custom_resource
 
 CLUSTER_NAME = "keycloak-db"
@@ -16,6 +17,12 @@ OBJECT_STORE = f"{CLUSTER_NAME}-backup"
 BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
 #: label CloudNativePG puts on every pod of a cluster
 CNPG_CLUSTER_LABEL = "cnpg.io/cluster"
+
+
+def database_protected(config: CityConfig) -> bool:
+    """Whether the city's database Cluster is protected (``pulumi.protect_databases``)."""
+    configured = config.settings.pulumi.protect_databases
+    return config.env != "dev" if configured is None else configured
 
 
 @dataclass(frozen=True)
@@ -150,7 +157,7 @@ class Database(pulumi.ComponentResource):
                 metadata=city.metadata(CLUSTER_NAME, "postgresql", "database", version=image_tag),
                 spec=cluster_spec(city),
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[store], protect=city.config.env != "dev"
+                    parent=self, depends_on=[store], protect=database_protected(city.config)
                 ),
             )
             custom_resource(
