@@ -1,4 +1,7 @@
-"""A stand-in for the ``pulumi`` CLI, for end-to-end tests of the Pulumi engine.
+"""A stand-in for the ``pulumi`` CLI, for the failures the real one cannot be made to
+produce here (docs/engines.md lists them: a too old CLI, a file event log, an error
+echoing the passphrase, a database replacement, drift, a failing platform stack, exact
+``--jobs`` timing). The real CLI runs in tests/cluster/test_real_engine.py.
 
 Installed on PATH as ``pulumi`` by ``tests/engines/conftest.py``. It answers the
 commands ``pulumi.automation`` runs, in the CLI's formats: ``version``,

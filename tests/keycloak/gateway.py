@@ -4,7 +4,7 @@
   ``https://<city hostname>/...`` reach a Keycloak pod's HTTP port in plain
   HTTP with the ``X-Forwarded-*`` headers Envoy sets (TLS ends at the
   gateway, as in the render), but only where a rendered HTTPRoute routes that
-  hostname and path (PathPrefix and Exact matches); anything else gets the
+  hostname and path (PathPrefix, Exact and RegularExpression matches); anything else gets the
   404 a gateway answers. Cookies, redirects and ``Secure`` flags behave as in
   a browser talking to the real https URL. Not modelled: TLS itself, and the
   envoy-gateway policies (the admin allowlist).
@@ -20,6 +20,7 @@ proxies are in a real cluster.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -78,7 +79,9 @@ class Route:
         for rule in route["spec"]["rules"]:
             for match in rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]:
                 path = match.get("path") or {"type": "PathPrefix", "value": "/"}
-                if path["type"] not in {"PathPrefix", "Exact"} or set(match) - {"path"}:
+                if path["type"] not in {"PathPrefix", "Exact", "RegularExpression"} or (
+                    set(match) - {"path"}
+                ):
                     raise NotImplementedError(f"route match {match} is not modelled")
                 matches.append((path["type"], path["value"]))
         return cls(tuple(route["spec"]["hostnames"]), tuple(matches))
@@ -91,6 +94,9 @@ class Route:
             if kind == "Exact" and path == value:
                 return True
             if kind == "PathPrefix" and (path == prefix or path.startswith(prefix + "/")):
+                return True
+            # Envoy's safe_regex: RE2, matching the whole path
+            if kind == "RegularExpression" and re.fullmatch(value, path):
                 return True
         return False
 
