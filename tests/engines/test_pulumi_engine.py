@@ -350,3 +350,20 @@ def test_show_output_streams_the_cli_prefixed_by_stack(fake_pulumi: FakePulumi) 
     assert "[dev-demo] Preview (dev-demo): done" in run.stderr
     quiet = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
     assert "Preview (dev-demo): done" not in quiet.output
+
+
+def test_a_resource_error_survives_a_long_traceback_after_it() -> None:
+    # seen for real: the engine stops a program after a failed Helm release, and the
+    # program's asyncio traceback then filled the tail the error message keeps
+    from ociam.engines.pulumi_engine import PulumiEngine
+
+    stdout = [
+        "    kubernetes:helm.sh/v3:Release gateway-crds  error: chart fetch failed: no such host",
+        *[f'  File "/x/asyncio/base_events.py", line {n}, in run_once' for n in range(60)],
+    ]
+    text = "code: 255\n stdout: " + "\n".join(stdout) + "\n stderr: error: update failed\n"
+    message = PulumiEngine(PROJECT_ROOT, environ={})._cli_error(text)
+    lines = message.splitlines()
+    assert lines[0] == "error: update failed"
+    assert "gateway-crds  error: chart fetch failed" in lines[1]
+    assert len(lines) <= 27

@@ -198,6 +198,22 @@ def test_another_gateway_implementation_is_refused_clearly(tmp_path: Path) -> No
     assert "the platform stack installs envoy-gateway" in run.stderr
 
 
+def test_preinstalled_charts_leave_the_stack_its_own_objects(tmp_path: Path) -> None:
+    root = make_checkout(tmp_path / "checkout")
+    edit_yaml(
+        root / "stacks/platform/platform.yml",
+        lambda d: d["environments"]["dev"].update(charts="preinstalled"),
+    )
+    installed, preinstalled = _render("dev"), _render("dev", root)
+    assert installed.releases
+    assert preinstalled.releases == ()
+    assert sorted(o["metadata"]["name"] for o in preinstalled.objects) == sorted(
+        o["metadata"]["name"] for o in installed.objects
+    )
+    for step in preinstalled.result.steps:
+        assert step.type != "kubernetes:helm.sh/v3:Release", step.name
+
+
 def test_a_bad_platform_file_names_the_field(tmp_path: Path) -> None:
     root = make_checkout(tmp_path / "checkout")
     edit_yaml(

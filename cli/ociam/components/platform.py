@@ -72,6 +72,11 @@ class PlatformContext:
         return self.env != "dev"
 
     @property
+    def installs_charts(self) -> bool:
+        """Whether the stack installs the pinned Helm charts (else the cluster has them)."""
+        return bool(self.settings_extra.charts == "install")
+
+    @property
     def replicas(self) -> int:
         return 1 if self.settings.size_profile == "dev" else 2
 
@@ -100,6 +105,11 @@ class PlatformContext:
     @property
     def monitoring_labels(self) -> dict[str, str]:
         return dict(self.settings.monitoring.service_monitor_labels)
+
+
+def after(parent: pulumi.Resource, *resources: pulumi.Resource | None) -> pulumi.ResourceOptions:
+    """Child options of ``parent`` that wait for those of ``resources`` the stack has."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=[r for r in resources if r is not None])
 
 
 def release(
@@ -192,13 +202,15 @@ class CertManager(pulumi.ComponentResource):
                 "enabled": True,
                 "servicemonitor": {"enabled": True, "labels": ctx.monitoring_labels},
             }
-        self.release = release(
-            name,
-            ctx.charts.cert_manager,
-            CERT_MANAGER_NAMESPACE,
-            values,
-            pulumi.ResourceOptions(parent=self, protect=ctx.protected),
-        )
+        self.release: pulumi.Resource | None = None
+        if ctx.installs_charts:
+            self.release = release(
+                name,
+                ctx.charts.cert_manager,
+                CERT_MANAGER_NAMESPACE,
+                values,
+                pulumi.ResourceOptions(parent=self, protect=ctx.protected),
+            )
         tls = ctx.settings.tls
         self.issuer: pulumi.Resource | None = None
         if tls.issuer_kind == "ClusterIssuer":
@@ -233,7 +245,7 @@ class CertManager(pulumi.ComponentResource):
                         ],
                     }
                 },
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.release]),
+                opts=after(self, self.release),
             )
         self.register_outputs({"issuer": tls.issuer_name if self.issuer else None})
 
@@ -262,24 +274,25 @@ class Postgres(pulumi.ComponentResource):
                 "podMonitorEnabled": True,
                 "podMonitorAdditionalLabels": ctx.monitoring_labels,
             }
-        self.operator = release(
-            f"{name}-operator",
-            ctx.charts.cloudnative_pg,
-            namespace,
-            values,
-            pulumi.ResourceOptions(parent=self, protect=ctx.protected),
-        )
-        self.barman = release(
-            f"{name}-barman-cloud",
-            ctx.charts.barman_cloud,
-            namespace,
-            {"replicaCount": 1},
-            pulumi.ResourceOptions(
-                parent=self,
-                protect=ctx.protected,
-                depends_on=[self.operator, cert_manager.release],
-            ),
-        )
+        if ctx.installs_charts:
+            operator = release(
+                f"{name}-operator",
+                ctx.charts.cloudnative_pg,
+                namespace,
+                values,
+                pulumi.ResourceOptions(parent=self, protect=ctx.protected),
+            )
+            release(
+                f"{name}-barman-cloud",
+                ctx.charts.barman_cloud,
+                namespace,
+                {"replicaCount": 1},
+                pulumi.ResourceOptions(
+                    parent=self,
+                    protect=ctx.protected,
+                    depends_on=[r for r in (operator, cert_manager.release) if r is not None],
+                ),
+            )
         self.register_outputs({"namespace": namespace})
 
 
@@ -334,27 +347,29 @@ class Gateway(pulumi.ComponentResource):
                 f"the platform stack installs envoy-gateway; gateway.implementation is "
                 f"{gateway.implementation}: install that implementation outside ociam"
             )
-        self.crds = release(
-            f"{name}-crds",
-            ctx.charts.gateway_crds,
-            gateway.proxy_namespace,
-            {
-                "crds": {
-                    "gatewayAPI": {"enabled": True, "channel": "standard"},
-                    "envoyGateway": {"enabled": True},
-                }
-            },
-            pulumi.ResourceOptions(parent=self, protect=ctx.protected),
-        )
-        self.controller = release(
-            f"{name}-envoy",
-            ctx.charts.envoy_gateway,
-            gateway.proxy_namespace,
-            {"deployment": {"replicas": ctx.replicas}},
-            pulumi.ResourceOptions(parent=self, depends_on=[self.crds]),
-            skip_crds=True,
-        )
-        after = pulumi.ResourceOptions(parent=self, depends_on=[self.controller])
+        controller: pulumi.Resource | None = None
+        if ctx.installs_charts:
+            crds = release(
+                f"{name}-crds",
+                ctx.charts.gateway_crds,
+                gateway.proxy_namespace,
+                {
+                    "crds": {
+                        "gatewayAPI": {"enabled": True, "channel": "standard"},
+                        "envoyGateway": {"enabled": True},
+                    }
+                },
+                pulumi.ResourceOptions(parent=self, protect=ctx.protected),
+            )
+            controller = release(
+                f"{name}-envoy",
+                ctx.charts.envoy_gateway,
+                gateway.proxy_namespace,
+                {"deployment": {"replicas": ctx.replicas}},
+                pulumi.ResourceOptions(parent=self, depends_on=[crds]),
+                skip_crds=True,
+            )
+        when_ready = after(self, controller)
         custom_resource(
             f"{name}-class",
             api_version=f"{GATEWAY_GROUP}/v1",
@@ -364,7 +379,7 @@ class Gateway(pulumi.ComponentResource):
                 "controllerName": ENVOY_CONTROLLER,
                 "description": "Envoy Gateway of the ociam platform",
             },
-            opts=after,
+            opts=when_ready,
         )
         spec: dict[str, Any] = {
             "gatewayClassName": GATEWAY_CLASS,
@@ -392,7 +407,7 @@ class Gateway(pulumi.ComponentResource):
             kind="Gateway",
             metadata=ctx.metadata(gateway.name, "envoy-gateway", "gateway", gateway.namespace),
             spec=spec,
-            opts=after,
+            opts=when_ready,
         )
         self.register_outputs({"gateway": f"{gateway.namespace}/{gateway.name}"})
 

@@ -8,6 +8,7 @@ deploying its platform stack) and, per environment, what the environment's
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -60,6 +61,16 @@ class Acme(_Strict):
 
 class PlatformEnvironment(_Strict):
     acme: Acme
+    charts: Literal["install", "preinstalled"] = Field(
+        default="install",
+        description=(
+            "install: the stack installs the pinned charts (cert-manager, CloudNativePG and "
+            "its Barman Cloud plugin, the Gateway API and Envoy Gateway CRDs, Envoy "
+            "Gateway); preinstalled: the cluster's operator provides them (a managed "
+            "offering, GitOps) at the pinned versions, and the stack creates only its own "
+            "objects (namespaces, ClusterIssuer, GatewayClass, Gateway, monitoring)"
+        ),
+    )
 
 
 class PlatformFile(_Strict):

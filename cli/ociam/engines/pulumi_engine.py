@@ -326,9 +326,10 @@ class PulumiEngine:
     def _secrets(self) -> list[str]:
         return _known_secrets(self.environ)
 
-    def _cli_error(self, text: str, lines: int = 25) -> str:
-        """The CLI's own error first (its ``error:`` lines from stderr), then the tail of
-        what it printed; scrubbed of the passphrase."""
+    def _cli_error(self, text: str, lines: int = 25, errors: int = 10) -> str:
+        """The CLI's own error first (its ``error:`` lines from stderr), then the resources'
+        errors (which a program's traceback printed after them must not push out), then
+        the tail of what it printed; scrubbed of the passphrase."""
         out, _, err = text.partition("\n stderr: ")
         out = out.partition("\n stdout: ")[2]
         err_lines = [line.strip() for line in err.splitlines() if line.strip()]
@@ -336,7 +337,10 @@ class PulumiEngine:
         rest = [
             line for line in (out.splitlines() + err_lines) if line.strip() and line != first[0]
         ]
-        return scrub("\n".join([first[0], *rest[-lines:]]), self._secrets())
+        resource_errors = list(dict.fromkeys(line for line in rest if " error: " in line))
+        kept = resource_errors[:errors]
+        tail = [line for line in rest[-lines:] if line not in kept]
+        return scrub("\n".join([first[0], *kept, *tail]), self._secrets())
 
     def _printer(self, stack: StackRef) -> Callable[[str], None] | None:
         if self.on_output is None:
