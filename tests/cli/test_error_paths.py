@@ -9,7 +9,8 @@ unreadable, content of the wrong YAML type, and output paths that cannot be writ
 unreadable and read-only cases run without root's file-permission override
 (``setpriv`` drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH). Every fault runs with the
 commands that read the whole catalog or write (validate, render, new-city); the other
-commands get two faults each. An unset passphrase is in tests/engines/test_pulumi_engine.py.
+commands get two faults each. An unset passphrase is in tests/engines/test_pulumi_engine.py,
+a wrong one (the real CLI) in tests/cluster/test_real_engine.py.
 """
 
 from __future__ import annotations
