@@ -76,6 +76,18 @@ def control_plane() -> Iterator[ControlPlane]:
             _RUNNING.remove(plane)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the control plane once the tier's last test (and its modules' clean-up) ran,
+    not at the end of the session: the tiers that follow (Keycloak pods, Molecule) need
+    the machine's CPU, memory and ports."""
+    if nextitem is not None and HERE in nextitem.path.parents:
+        return
+    if HERE in item.path.parents:
+        for plane in _RUNNING:
+            plane.stop()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -612,6 +612,10 @@ class ControlPlane:
         """ControlPlaneError when a component has exited."""
         self._supervisor.check_running()
 
+    def stop(self) -> None:
+        """Stop every component now (the context manager's exit then has nothing to do)."""
+        self._supervisor.stop()
+
 
 def crd_documents(crd_dir: Path) -> list[dict[str, Any]]:
     """The CustomResourceDefinitions of every ``*.yaml`` in ``crd_dir``."""

@@ -362,7 +362,9 @@ class Pod:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.failures:
-                raise PodError(f"pod {self.name} failed: {'; '.join(self.failures)}")
+                raise PodError(
+                    f"pod {self.name} failed: {'; '.join(self.failures)}\n{self.log_tails()}"
+                )
             if self.ready:
                 return
             time.sleep(1)
@@ -377,6 +379,17 @@ class Pod:
                 f"failures={status.failures} last probe={last}"
             )
         return "; ".join(parts) or "no container started"
+
+    def log_tails(self, lines: int = 40) -> str:
+        """The last lines of each failed container's log, for the failure report (the
+        bootstrap admin password is never logged by Keycloak; the logs are the
+        container's own)."""
+        tails = []
+        for status in self.statuses.values():
+            if status.failures:
+                text = self.logs(status.name).splitlines()[-lines:]
+                tails.append(f"--- {status.name} (last {len(text)} lines)\n" + "\n".join(text))
+        return "\n".join(tails)
 
     def logs(self, container: str) -> str:
         name = f"{self.name}-{container}"
