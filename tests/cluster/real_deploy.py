@@ -15,7 +15,7 @@ import yaml
 
 from ociam.catalog import load_environment
 from tests.realsys.control_plane import ControlPlane, wait_for
-from tests.realsys.pulumi_env import OCIAM, PulumiTestEnvironment, git
+from tests.realsys.pulumi_env import OCIAM, PulumiTestEnvironment, copy_checkout, git
 from tests.realsys.quantities import parse_quantity
 
 #: objects the cluster's controllers make in every namespace: never the stack's
@@ -32,6 +32,12 @@ class RealDeploy:
     printed: list[str] = field(default_factory=list)
     #: every secret value the tests set on a stack
     secret_values: list[str] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, plane: ControlPlane, base: Path) -> RealDeploy:
+        """A private PULUMI_HOME and state in ``base`` and a checkout copy that is a git repo."""
+        engine = PulumiTestEnvironment.create(base, plane.bin_dir)
+        return cls(plane, engine, copy_checkout(base / "checkout"))
 
     def ociam(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

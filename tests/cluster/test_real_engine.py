@@ -21,7 +21,7 @@ import pytest
 
 from tests.cluster.real_deploy import RealDeploy, missing_from
 from tests.realsys.control_plane import ControlPlane
-from tests.realsys.pulumi_env import PulumiTestEnvironment, copy_checkout, git
+from tests.realsys.pulumi_env import git
 
 DEMO = "inventories/dev/group_vars/demo.yml"
 NAMESPACE = "iam-demo"
@@ -46,10 +46,8 @@ NEW_CALLBACK = "https://dev-intra.demo.example/oauth2/callback2"
 def deploy(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealDeploy]:
-    base = tmp_path_factory.mktemp("real-engine")
-    engine = PulumiTestEnvironment.create(base, control_plane.bin_dir)
-    checkout = copy_checkout(base / "checkout")
-    deploy = RealDeploy(control_plane, engine, checkout)
+    deploy = RealDeploy.create(control_plane, tmp_path_factory.mktemp("real-engine"))
+    checkout = deploy.checkout
     # dev protects nothing by default; here it protects its databases, so that destroy's
     # refusal is shown on the dev stack too
     deploy.edit(

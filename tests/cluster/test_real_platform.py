@@ -23,7 +23,6 @@ import yaml
 
 from tests.cluster.real_deploy import RealDeploy, missing_from
 from tests.realsys.control_plane import ControlPlane
-from tests.realsys.pulumi_env import PulumiTestEnvironment, copy_checkout
 
 PLATFORM_FILE = "stacks/platform/platform.yml"
 DEV_ACME_EMAIL = "      email: iam-platform@hameenlinna.fi\n  staging:"
@@ -35,9 +34,7 @@ PLATFORM_NAMESPACES = ("cert-manager", "cnpg-system", "envoy-gateway-system", "g
 def deploy(
     control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealDeploy]:
-    base = tmp_path_factory.mktemp("real-platform")
-    engine = PulumiTestEnvironment.create(base, control_plane.bin_dir)
-    deploy = RealDeploy(control_plane, engine, copy_checkout(base / "checkout"))
+    deploy = RealDeploy.create(control_plane, tmp_path_factory.mktemp("real-platform"))
     try:
         yield deploy
     finally:
