@@ -79,8 +79,16 @@ TOLERATED = {
         "more than one pod and within seconds of a cluster view change; the resulting view "
         "is checked in test_cluster"
     ),
+    ("org.jgroups.protocols.TCP", "failed accepting connection from peer"): (
+        "the accepting side of the same join race: the peer closed its redundant connection "
+        "before the TLS handshake or the JGroups cookie was read (EOF, socket closed). Same "
+        "conditions as above, and never when the cause names a certificate or handshake "
+        "failure: that would be the wrong-certificate case Keycloak's docs warn about"
+    ),
 }
-JOIN_WINDOW_SECONDS = 5
+JOIN_WINDOW_SECONDS = 10
+#: causes that mean the peers do not trust each other: never tolerated
+CERTIFICATE_FAILURES = ("certificate", "PKIX", "handshake_failure", "unknown_ca", "cookie")
 
 
 def _epoch(record: dict[str, object]) -> float:
@@ -91,6 +99,8 @@ def _epoch(record: dict[str, object]) -> float:
 def _tolerated(record: dict[str, object], records: list[dict[str, object]], pods: int) -> bool:
     logger, message = str(record.get("loggerName")), str(record.get("message"))
     if pods < 2 or not any(logger == n and text in message for n, text in TOLERATED):
+        return False
+    if any(cause.lower() in message.lower() for cause in CERTIFICATE_FAILURES):
         return False
     views = [_epoch(r) for r in records if "ISPN000094" in str(r.get("message"))]
     return any(abs(_epoch(record) - at) <= JOIN_WINDOW_SECONDS for at in views)
@@ -106,8 +116,16 @@ def test_logs_have_no_error_and_no_warning(city: RunningCity) -> None:
             if r.get("level") in {"ERROR", "FATAL", "WARN", "WARNING"}
             and not _tolerated(r, records, len(city.pods))
         ]
-        views = [r.get("message") for r in records if "cluster view" in str(r.get("message"))]
-        assert not bad, ([(r.get("loggerName"), r.get("message")) for r in bad], views)
+        views = [
+            f"{r.get('timestamp')} {r.get('message')}"
+            for r in records
+            if "cluster view" in str(r.get("message"))
+        ]
+        report = "\n".join(
+            f"{r.get('timestamp')} {r.get('level')} {r.get('loggerName')}: {r.get('message')}"
+            for r in bad
+        )
+        assert not bad, f"{pod.name}:\n{report}\nviews:\n" + "\n".join(views)
         raw = [r["message"] for r in records if r.get("level") == "RAW"]
         # kc.sh's own note that the rendered heap options replace its defaults, nothing else
         assert set(raw) <= {
