@@ -93,6 +93,13 @@ class LdapFederation(StrictModel):
     bind_dn: DistinguishedName
     bind_password: SecretRef
     user_filter: str | None = Field(default=None, pattern=r"^\(.*\)$")
+    group_membership: Literal["nested", "member_of"] = Field(
+        default="nested",
+        description="How a user's groups are read: 'nested' asks AD for every group the user "
+        "is in, directly or through other groups (LDAP_MATCHING_RULE_IN_CHAIN, AD only); "
+        "'member_of' reads the user's memberOf attribute (direct memberships only on AD, "
+        "one lookup less; also works with directories without AD's matching rule)",
+    )
     ca_certificate: str | None = Field(
         default=None,
         pattern=r"^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n?$",
@@ -232,6 +239,11 @@ class OidcApplication(StrictModel):
     client_secret: SecretRef | None = None
     default_scopes: list[str] = Field(default_factory=list)
     roles: list[str] = Field(default_factory=list, description="Client roles to create")
+    groups_claim: bool = Field(
+        default=False,
+        description="Put the user's group names (from AD in the employees realm) in the "
+        "'groups' claim of the ID token, access token and userinfo",
+    )
 
     @field_validator("redirect_uris", "post_logout_redirect_uris")
     @classmethod

@@ -46,6 +46,24 @@ def _check_redirects(app: OidcApplication | SamlApplication, allow_wildcards: bo
             raise ApplicationError(f"{app.client_id}: wildcard '{uri}' is not allowed here")
 
 
+def groups_mapper() -> JsonObject:
+    """Group names (not paths: AD groups are flat here) in the ``groups`` claim."""
+    return {
+        "name": "groups",
+        "protocol": "openid-connect",
+        "protocolMapper": "oidc-group-membership-mapper",
+        "consentRequired": False,
+        "config": {
+            "claim.name": "groups",
+            "full.path": "false",
+            "id.token.claim": "true",
+            "access.token.claim": "true",
+            "userinfo.token.claim": "true",
+            "introspection.token.claim": "true",
+        },
+    }
+
+
 def oidc_client(
     app: OidcApplication, *, allow_wildcards: bool
 ) -> tuple[JsonObject, list[SecretBinding]]:
@@ -87,6 +105,8 @@ def oidc_client(
         "attributes": attributes,
         "defaultClientScopes": scopes,
     }
+    if app.groups_claim:
+        client["protocolMappers"] = [groups_mapper()]
     secrets: list[SecretBinding] = []
     if app.access_type == "confidential":
         if app.client_secret is None:  # the catalog model guarantees it

@@ -18,8 +18,12 @@ BROWSER_FLOW = "employees browser"
 FIRST_BROKER_FLOW = "employees first broker login"
 LDAP_MAPPER_TYPE = "org.keycloak.storage.ldap.mappers.LDAPStorageMapper"
 USER_STORAGE_TYPE = "org.keycloak.storage.UserStorageProvider"
-#: AD's LDAP_MATCHING_RULE_IN_CHAIN: nested group memberships in one query
-AD_NESTED_GROUPS = "LOAD_GROUPS_BY_MEMBER_ATTRIBUTE_RECURSIVELY"
+#: Keycloak's group retrieval strategy per catalog ``ldap.group_membership``: AD's
+#: LDAP_MATCHING_RULE_IN_CHAIN (nested memberships in one query), or the user's memberOf
+GROUP_STRATEGIES = {
+    "nested": "LOAD_GROUPS_BY_MEMBER_ATTRIBUTE_RECURSIVELY",
+    "member_of": "GET_GROUPS_FROM_USER_MEMBEROF_ATTRIBUTE",
+}
 
 
 def _config(values: dict[str, str]) -> dict[str, list[str]]:
@@ -133,7 +137,7 @@ def ldap_component(url: str, ldap: LdapFederation, bind: SecretBinding) -> JsonO
                         "membership.user.ldap.attribute": "sAMAccountName",
                         "memberof.ldap.attribute": "memberOf",
                         "mode": "READ_ONLY",
-                        "user.roles.retrieve.strategy": AD_NESTED_GROUPS,
+                        "user.roles.retrieve.strategy": GROUP_STRATEGIES[ldap.group_membership],
                         # a group missing from one sync is never deleted from Keycloak here
                         "drop.non.existing.groups.during.sync": "false",
                         "groups.path": "/",
