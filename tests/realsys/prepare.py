@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.realsys.prepare [--force]
 
-Called by .ci/bootstrap. Builds the Keycloak and PostgreSQL images
+Called by .ci/bootstrap. Builds the Keycloak, PostgreSQL and OpenLDAP images
 (tests/realsys/images.py) and fetches the libraries of the keycloak-config-cli
 substitution harness (tests/keycloak/config_cli.py) from Maven Central into
 the cache. Tests only read what this prepared; they never download.
@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 
 from tests.keycloak.config_cli import fetch_substitution_jars
+from tests.realsys.ad_directory import build_openldap
 from tests.realsys.images import build_keycloak, build_postgresql, keycloak_dists
 from tests.realsys.rootfs import BuildError
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fetch_substitution_jars()
         build_postgresql(args.force)
+        build_openldap(args.force)
         for dist in keycloak_dists():
             build_keycloak(dist, args.force)
     except BuildError as error:
