@@ -9,6 +9,7 @@ import typer
 
 from ociam import __version__
 from ociam.commands import apps as apps_commands
+from ociam.commands import backup as backup_commands
 from ociam.commands import catalog as catalog_commands
 from ociam.commands import codeowners as codeowners_commands
 from ociam.commands import deploy as deploy_commands
@@ -97,6 +98,8 @@ app.command("preview")(preview_commands.preview)
 app.command("up")(deploy_commands.up)
 app.command("destroy")(deploy_commands.destroy)
 app.command("refresh")(deploy_commands.refresh)
+app.command("backup")(backup_commands.backup)
+app.command("restore-drill")(backup_commands.restore_drill)
 app.command("report")(report_commands.report)
 app.add_typer(apps_commands.group, name="app")
 app.command("codeowners")(codeowners_commands.codeowners)
