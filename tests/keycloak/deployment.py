@@ -11,6 +11,7 @@ the test kubelet (tests/realsys/pod_runner.py).
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import subprocess
 import sys
@@ -96,12 +97,15 @@ class RenderedStack:
         return list(found.get("env") or [])
 
 
-def render(out: Path, env: str, city: str | None = None) -> list[RenderedStack]:
-    """``ociam render --env E (--city C | --all) --out OUT``, as a user runs it."""
+def render(
+    out: Path, env: str, city: str | None = None, root: Path = PROJECT_ROOT
+) -> list[RenderedStack]:
+    """``ociam render --env E (--city C | --all) --out OUT`` in ``root``, as a user runs it."""
     selection = ["--city", city] if city else ["--all"]
     result = subprocess.run(
         [str(OCIAM), "render", "--env", env, *selection, "--out", str(out)],
-        cwd=PROJECT_ROOT,
+        cwd=root,
+        env={**os.environ, "OCIAM_ROOT": str(root)},
         capture_output=True,
         text=True,
         check=False,
@@ -402,6 +406,7 @@ def run_city(
     values: TestValues,
     work_root: Path,
     index: int,
+    hold_seconds: int = HOLD_SECONDS,
 ) -> RunningCity:
     deployment = CityDeployment(
         stack,
@@ -424,7 +429,7 @@ def run_city(
     with ThreadPoolExecutor(max_workers=replicas) as pool:
         ready = dict(zip((p.name for p in pods), pool.map(bring_up, pods), strict=True))
     watched_from = time.time()
-    deadline = time.monotonic() + HOLD_SECONDS
+    deadline = time.monotonic() + hold_seconds
     while time.monotonic() < deadline:
         failures = [f for p in pods for f in p.failures]
         if failures:
