@@ -34,8 +34,8 @@ from ociam.catalog.secrets import SecretRef
 from ociam.realms.placeholders import env_name
 from tests.keycloak import gateway
 from tests.keycloak.admin import KeycloakAdmin
-from tests.keycloak.conftest import CONTAINERS_CONF, _require_prerequisites
 from tests.keycloak.config_cli import convert_extensions, read_like_config_cli
+from tests.keycloak.conftest import CONTAINERS_CONF, _require_prerequisites
 from tests.keycloak.deployment import (
     SUBSTITUTED_SECRET,
     CityDeployment,
