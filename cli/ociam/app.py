@@ -19,6 +19,7 @@ from ociam.commands import preview as preview_commands
 from ociam.commands import render as render_commands
 from ociam.commands import report as report_commands
 from ociam.commands import scaffold as scaffold_commands
+from ociam.commands import suomifi as suomifi_commands
 from ociam.console import OutputFormat
 from ociam.options import Environment, GlobalOptions
 
@@ -103,6 +104,7 @@ app.command("restore-drill")(backup_commands.restore_drill)
 app.command("report")(report_commands.report)
 app.add_typer(apps_commands.group, name="app")
 app.command("codeowners")(codeowners_commands.codeowners)
+app.command("suomifi-metadata")(suomifi_commands.suomifi_metadata)
 
 
 def main() -> None:
