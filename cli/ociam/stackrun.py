@@ -20,6 +20,7 @@ from ociam.engines.base import (
     EngineError,
     PreviewResult,
     ProtectedResourcesError,
+    RefusedError,
     ResourceStep,
     StackRef,
 )
@@ -120,7 +121,7 @@ class Runner:
         try:
             result, extra = self.action(stack)
             outcome = Outcome(stack, "ok", result, extra=extra)
-        except ProtectedResourcesError as exc:
+        except (ProtectedResourcesError, RefusedError) as exc:
             outcome = Outcome(stack, "refused", error=str(exc))
         except EngineError as exc:
             outcome = Outcome(stack, "failed", error=str(exc))

@@ -47,10 +47,14 @@ def render_summary(
     engine: str,
     notes: Sequence[str] = (),
     realm_changes: Mapping[str, Sequence[str]] | None = None,
+    *,
+    upgrades: Mapping[str, Sequence[str]] | None = None,
+    rollout: Sequence[str] = (),
 ) -> str:
     """The summary; ``realm_changes`` (stack label → lines) lists, per city, the realm
     settings a change alters, which the engine only sees as a replaced ConfigMap and Job."""
     realm_changes = realm_changes or {}
+    upgrades = upgrades or {}
     lines = [MARKER, f"## ociam {_TITLE[operation]}: {len(outcomes)} stack(s), {engine} engine", ""]
     lines += [f"> {note}" for note in notes]
     if notes:
@@ -67,6 +71,29 @@ def render_summary(
             )
             + ". Its data is lost unless restored from backup."
         )
+        lines.append("")
+    changed = {label: u for label, u in upgrades.items() if u}
+    if changed:
+        lines.append("**Version changes:**")
+        lines.append("")
+        lines.append("| stack | change |")
+        lines.append("|---|---|")
+        for label, entries in sorted(changed.items()):
+            for entry in entries:
+                lines.append(f"| {_code(label)} | {entry.replace('|', '/')} |")
+        lines.append("")
+        if any("OUTAGE" in e for entries in changed.values() for e in entries):
+            lines.append(
+                "> [!WARNING]\n> A Keycloak version change here cannot roll: the city's "
+                "Keycloak is recreated and **unavailable** until its new pods are ready."
+            )
+            lines.append("")
+    if rollout:
+        lines.append("**Staged rollout (wave, stack, result, Keycloak version running):**")
+        lines.append("")
+        lines.append("```")
+        lines.extend(rollout)
+        lines.append("```")
         lines.append("")
     if not outcomes:
         lines.append("No stack is affected.")

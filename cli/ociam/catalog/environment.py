@@ -211,6 +211,43 @@ class PulumiSettings(StrictModel):
     )
 
 
+class RolloutWave(StrictModel):
+    """One wave of a staged rollout: its cities, or every selected city not in an
+    earlier wave (``rest: true``)."""
+
+    name: K8sName
+    cities: list[K8sName] = Field(default_factory=list)
+    rest: bool = Field(default=False, description="Every selected city that no other wave names")
+
+    @model_validator(mode="after")
+    def _cities_or_rest(self) -> RolloutWave:
+        if bool(self.cities) == self.rest:
+            raise ValueError("a wave names its cities or is the rest (rest: true), not both")
+        return self
+
+
+class UpgradeSettings(StrictModel):
+    """Safe upgrades (docs/engines.md, Upgrading): the backup gate and staged rollouts."""
+
+    backup_max_age_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="`ociam up` refuses to upgrade Keycloak or PostgreSQL, or to replace "
+        "a database, of a city whose last completed backup is older than this",
+    )
+    health_timeout_seconds: int = Field(
+        default=900,
+        ge=10,
+        le=7200,
+        description="How long a staged rollout waits for a city to become healthy",
+    )
+    waves: list[RolloutWave] = Field(
+        default_factory=list,
+        description="`ociam up --waves defaults`: the environment's rollout order",
+    )
+
+
 def _default_metadata_urls() -> dict[SuomiFiPreset, str]:
     """IdP metadata of Suomi.fi e-Identification (docs/suomifi.md names the sources)."""
     return {
@@ -424,6 +461,7 @@ class EnvironmentSettings(StrictModel):
     backup: BackupSettings
     monitoring: MonitoringSettings = MonitoringSettings()
     pulumi: PulumiSettings = PulumiSettings()
+    upgrades: UpgradeSettings = UpgradeSettings()
     suomifi: SuomiFiSettings
     cluster: ClusterNetwork
     hub: HubSettings

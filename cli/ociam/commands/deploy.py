@@ -9,6 +9,7 @@ whose state protects resources (a city's database outside dev) unless
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -32,16 +33,44 @@ from ociam.console import EXIT_BAD_INPUT, error, info
 from ociam.options import CityOption, EnvOption, OutputOption, RootOption, resolve
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ociam.engines.base import PreviewResult, StackRef
     from ociam.options import Invocation
-    from ociam.stackrun import Operation
+    from ociam.stackrun import Operation, Outcome
+    from ociam.upgrades.rollout import UpgradeAwareUp
 
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Do not ask for confirmation in prod (CI)")
 ]
 PROTECTED_ENVS = frozenset({"prod"})
+SkipGateOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-backup-gate",
+        help="Apply a Keycloak/PostgreSQL upgrade or database replacement without a fresh "
+        "backup (said loudly; refused in prod without --yes)",
+    ),
+]
+WavesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--waves",
+        metavar="SPEC",
+        help="Staged rollout: NAME=CITY[+CITY],...,rest (or `defaults`: upgrades.waves of "
+        "all.yml); each wave health-gated, a failure stops before the next wave",
+        show_default=False,
+    ),
+]
+HealthTimeoutOption = Annotated[
+    int | None,
+    typer.Option(
+        "--health-timeout",
+        min=1,
+        metavar="SECONDS",
+        help="Staged rollout: how long to wait for each city to become healthy "
+        "(default upgrades.health_timeout_seconds)",
+        show_default=False,
+    ),
+]
 
 
 def confirm(stacks: list[StackRef], operation: Operation, yes: bool) -> None:
@@ -86,8 +115,19 @@ def _run(
     output: Any,
     root: Any,
     delete_protected: bool = False,
+    skip_backup_gate: bool = False,
+    waves: str | None = None,
+    health_timeout: int | None = None,
 ) -> None:
     invocation: Invocation = resolve(ctx, env, output, root)
+    if waves is not None:
+        _staged(
+            invocation, waves, all_cities=all_cities, city=city, platform=platform,
+            changed_since=changed_since, engine=engine, jobs=jobs, summary_md=summary_md,
+            show_output=show_output, yes=yes, skip_backup_gate=skip_backup_gate,
+            health_timeout=health_timeout,
+        )  # fmt: skip
+        return
     stacks = select_stacks(
         invocation,
         city=city,
@@ -102,11 +142,14 @@ def _run(
         raise typer.Exit(0)
     if operation in {"up", "destroy"}:
         confirm(stacks, operation, yes)
+    if operation == "up":
+        _check_skip_gate(stacks, skip_backup_gate, yes)
     real = pulumi_engine(invocation, show_output)
+    upgrade_up = _upgrade_up(invocation, real, skip_backup_gate, health=False)
 
     def action(stack: StackRef) -> tuple[PreviewResult, Any]:
         if operation == "up":
-            return real.up(stack), None
+            return upgrade_up(stack)
         if operation == "destroy":
             return real.destroy(stack, delete_protected=delete_protected), None
         return real.refresh(stack), None
@@ -120,6 +163,129 @@ def _run(
         jobs=jobs,
         summary_md=summary_md,
         details=change_lines,
+        upgrades=upgrade_lines if operation == "up" else None,
+    )
+
+
+def upgrade_lines(outcome: Outcome) -> list[str]:
+    """The version changes, rollout and backup gate of one city's ``up``."""
+    rollout = outcome.extra
+    if rollout is None or not hasattr(rollout, "plan"):
+        return []
+    lines: list[str] = rollout.plan.lines()
+    if rollout.gate:
+        lines.append(f"backup gate: {rollout.gate}")
+    if rollout.health is not None and rollout.health.healthy:
+        lines.append(f"health gate: healthy (Keycloak {rollout.health.version})")
+    return lines
+
+
+def _check_skip_gate(stacks: list[StackRef], skip: bool, yes: bool) -> None:
+    if not skip:
+        return
+    prod = [s.label for s in stacks if s.env in PROTECTED_ENVS]
+    if prod and not yes:
+        error(
+            f"--skip-backup-gate in prod ({', '.join(prod)}) needs --yes as well: an upgrade "
+            "without a fresh backup cannot be undone; nothing was changed"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    error(
+        "WARNING: --skip-backup-gate: upgrades and database replacements are applied "
+        "WITHOUT checking for a fresh backup"
+    )
+
+
+def _upgrade_up(invocation: Invocation, real: Any, skip: bool, *, health: bool,
+                health_timeout: int | None = None) -> UpgradeAwareUp:  # fmt: skip
+    from ociam.upgrades.rollout import UpgradeAwareUp
+
+    return UpgradeAwareUp(
+        invocation.root, real, skip_backup_gate=skip, health_gate=health,
+        health_timeout=health_timeout, warn=error,
+    )  # fmt: skip
+
+
+def _staged(
+    invocation: Invocation,
+    spec: str,
+    *,
+    all_cities: bool,
+    city: str | None,
+    platform: bool,
+    changed_since: str | None,
+    engine: EngineName,
+    jobs: int,
+    summary_md: Path | None,
+    show_output: bool,
+    yes: bool,
+    skip_backup_gate: bool,
+    health_timeout: int | None,
+) -> None:
+    """``up --waves``: wave by wave, each city health-gated, stop at the first failure."""
+    from ociam.commands.common import load_catalog
+    from ociam.engines.base import StackRef
+    from ociam.upgrades.staged import city_versions, run_waves, version_lines
+    from ociam.upgrades.waves import WaveError, parse_spec, resolve
+
+    if city is not None or changed_since is not None:
+        error("--waves selects the cities itself (with --all for a rest wave): drop --city "
+              "and --changed-since")  # fmt: skip
+        raise typer.Exit(EXIT_BAD_INPUT)
+    catalog = load_catalog(invocation)
+    known = list(catalog.cities)
+    try:
+        waves = resolve(
+            parse_spec(spec, catalog.settings.upgrades.waves),
+            known,
+            known if all_cities else None,
+        )
+    except WaveError as exc:
+        error(str(exc))
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    choose_engine(engine, "up")
+    stacks = [StackRef(invocation.env, c) for w in waves for c in w.cities]
+    confirm(stacks, "up", yes)
+    _check_skip_gate(stacks, skip_backup_gate, yes)
+    real = pulumi_engine(invocation, show_output)
+    action = _upgrade_up(invocation, real, skip_backup_gate, health=True,
+                         health_timeout=health_timeout)  # fmt: skip
+
+    def runner(selected: list[StackRef], done: Any) -> list[Outcome]:
+        return run_waves(
+            waves, invocation.env, action=action, jobs=jobs, on_done=done, on_wave=info,
+            platform=platform,
+        )  # fmt: skip
+
+    def epilogue(outcomes: list[Outcome]) -> list[str]:
+        from ociam.engines.base import EngineError
+        from ociam.kube import KubeError
+
+        def version(slug: str) -> str:
+            try:
+                sts = action.client().get("apps/v1", "statefulsets", "keycloak", f"iam-{slug}")
+            except (KubeError, EngineError):  # the summary must still be written
+                return "unknown (cluster not readable)"
+            if sts is None:
+                return "not deployed"
+            labels = sts["spec"]["template"]["metadata"].get("labels") or {}
+            return str(labels.get("app.kubernetes.io/version", "unknown"))
+
+        rows = city_versions(waves, invocation.env, outcomes, version)
+        return ["rollout:", *version_lines(rows)]
+
+    run_and_report(
+        invocation,
+        stacks,
+        "up",
+        "pulumi",
+        action,
+        jobs=jobs,
+        summary_md=summary_md,
+        details=change_lines,
+        upgrades=upgrade_lines,
+        runner=runner,
+        epilogue=epilogue,
     )
 
 
@@ -134,11 +300,19 @@ def up(
     summary_md: SummaryOption = None,
     show_output: ShowOutputOption = False,
     yes: YesOption = False,
+    skip_backup_gate: SkipGateOption = False,
+    waves: WavesOption = None,
+    health_timeout: HealthTimeoutOption = None,
     env: EnvOption = None,
     output: OutputOption = None,
     root: RootOption = None,
 ) -> None:
     """Deploy stacks with the Pulumi CLI: the platform stack first, then cities.
+
+    Refuses (per city, nothing applied) a Keycloak or PostgreSQL upgrade or a database
+    replacement when the city's last completed backup is older than
+    upgrades.backup_max_age_hours (`ociam backup` takes one). A Keycloak version change
+    rolls only when `kc.sh update-compatibility` allows it, else it is recreated.
 
     Needs the Pulumi CLI, the backend (OCIAM_PULUMI_BACKEND_URL or all.yml), the
     passphrase (PULUMI_CONFIG_PASSPHRASE[_FILE]) and a kubeconfig. In prod, asks
@@ -159,6 +333,9 @@ def up(
         env=env,
         output=output,
         root=root,
+        skip_backup_gate=skip_backup_gate,
+        waves=waves,
+        health_timeout=health_timeout,
     )
 
 

@@ -80,6 +80,9 @@ def preview(
         from ociam.realm_review import review as review_realms
 
         review = review_realms(invocation.root, changed_since, stacks)
+    from ociam.upgrades.review import VersionReview
+
+    versions = VersionReview(invocation.root)
     if chosen == "pulumi":
         if against is not None:
             error("--against compares offline renders: use it with --engine offline")
@@ -87,6 +90,7 @@ def preview(
         real = pulumi_engine(invocation, show_output)
 
         def run_real(stack: StackRef) -> tuple[PreviewResult, Any]:
+            versions.from_state(real, stack)  # what the stack runs, from its state
             return real.preview(stack), None
 
         run_and_report(
@@ -99,7 +103,10 @@ def preview(
             summary_md=summary_md,
             details=change_lines,
             review=review,
+            upgrades=versions.lines,
         )
+    if changed_since is not None:
+        versions.from_revision(changed_since, stacks)
     offline = _Offline(invocation.root, against, names)
     run_and_report(
         invocation,
@@ -112,6 +119,7 @@ def preview(
         details=offline.details,
         entry=offline.entry,
         review=review,
+        upgrades=versions.lines,
     )
 
 

@@ -182,6 +182,9 @@ def run_and_report(
     details: Callable[[Outcome], list[str]] | None = None,
     entry: Callable[[Outcome], dict[str, Any]] | None = None,
     review: RealmReview | None = None,
+    upgrades: Callable[[Outcome], list[str]] | None = None,
+    runner: Callable[[list[StackRef], Callable[[Outcome], None]], list[Outcome]] | None = None,
+    epilogue: Callable[[list[Outcome]], list[str]] | None = None,
 ) -> None:
     """Run ``action`` on the stacks, print one line per stack (plus ``details`` and the
     realm changes of ``review``), write the summary, and exit 0 when every stack
@@ -199,19 +202,25 @@ def run_and_report(
             for line in details(outcome) if details and outcome.status == "ok" else []:
                 typer.echo(line)
             typer.echo(result_line(outcome))
+            for line in upgrades(outcome) if upgrades else []:
+                typer.echo(f"    {line}")
             for line in review.lines(outcome.stack) if review else []:
                 typer.echo(f"    realm {line}")
             if outcome.status not in {"ok", "skipped"} and "\n" in outcome.error:
                 for line in outcome.error.splitlines()[1:]:
                     typer.echo(f"    {line}", err=True)
 
-    runner = Runner(
+    default_runner = Runner(
         action=action,
         operation=operation,
         jobs=jobs if engine == "pulumi" else 1,
         on_done=done,
     )
-    outcomes = runner.run(stacks)
+    outcomes = default_runner.run(stacks) if runner is None else runner(stacks, done)
+    closing = epilogue(outcomes) if epilogue else []
+    if closing and not invocation.json:
+        for line in closing:
+            typer.echo(line)
     notes = [OFFLINE_NOTE] if engine == "offline" else []
     notes += review.notes if review else []
     if summary_md is not None:
@@ -222,7 +231,13 @@ def run_and_report(
             write_text_atomic(
                 summary_md,
                 render_summary(
-                    outcomes, operation, engine, notes, review.by_label() if review else None
+                    outcomes,
+                    operation,
+                    engine,
+                    notes,
+                    review.by_label() if review else None,
+                    upgrades={o.stack.label: upgrades(o) for o in outcomes} if upgrades else None,
+                    rollout=closing,
                 ),
             )
     failed = [o for o in outcomes if o.status != "ok"]
@@ -231,6 +246,7 @@ def run_and_report(
             {
                 "operation": operation,
                 "engine": engine,
+                **({"rollout": closing} if closing else {}),
                 "stacks": [
                     {
                         "stack": o.stack.label,
@@ -252,6 +268,7 @@ def run_and_report(
                         "error": o.error,
                         "seconds": round(o.seconds, 3),
                         **({"realm_changes": review.lines(o.stack)} if review else {}),
+                        **({"upgrade": upgrades(o)} if upgrades else {}),
                         **(entry(o) if entry and o.status == "ok" else {}),
                     }
                     for o in outcomes

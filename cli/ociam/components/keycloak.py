@@ -13,6 +13,7 @@ to the runtime options, and show up in every render (see docs/stack.md).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,11 @@ BUILD_OPTIONS = (
     # switched on by a realm setting and the server starts without deprecation warnings
     "--features-disabled=identity-brokering-api,twitter-broker",
 )
+#: the cache settings of the server (KC_CACHE, KC_CACHE_STACK below), as options
+CACHE_OPTIONS = ("--cache=ispn", "--cache-stack=jdbc-ping")
+#: set by `ociam up`/`preview` for a Keycloak version change that Keycloak's
+#: update-compatibility check does not allow to roll (ociam.upgrades.plan)
+ROLLOUT_ENV = "OCIAM_KEYCLOAK_ROLLOUT"
 QUARKUS_DIR = "/opt/keycloak/lib/quarkus"
 #: where the seed init container sees the emptyDir it fills from the image's QUARKUS_DIR
 QUARKUS_SEED_MOUNT = "/mnt/quarkus"
@@ -68,6 +74,20 @@ class KeycloakEndpoints:
     management_port: int
     selector: dict[str, str]
     bootstrap_secret: str
+
+
+def server_options() -> tuple[str, ...]:
+    """The options the server runs with, for ``kc.sh update-compatibility``."""
+    return (*BUILD_OPTIONS, *CACHE_OPTIONS)
+
+
+def update_strategy() -> dict[str, Any]:
+    """RollingUpdate, unless this run rolls out a Keycloak version change that may not
+    roll (``OCIAM_KEYCLOAK_ROLLOUT=recreate``): then OnDelete, and `ociam up` deletes
+    every old pod at once so that no two versions run side by side (docs/engines.md)."""
+    if os.environ.get(ROLLOUT_ENV) == "recreate":
+        return {"type": "OnDelete"}
+    return {"type": "RollingUpdate"}
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
@@ -309,7 +329,7 @@ class Keycloak(pulumi.ComponentResource):
                 "replicas": city.profile.keycloak_replicas,
                 "serviceName": MANAGEMENT_SERVICE,
                 "podManagementPolicy": "Parallel",
-                "updateStrategy": {"type": "RollingUpdate"},
+                "updateStrategy": update_strategy(),
                 "selector": {"matchLabels": selector},
                 "template": {
                     "metadata": {"labels": city.labels(APP, COMPONENT, version)},

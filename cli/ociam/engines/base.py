@@ -132,6 +132,10 @@ class ProtectedResource:
     name: str
 
 
+class RefusedError(EngineError):
+    """A stack the command refuses to change (the backup gate); nothing was applied."""
+
+
 class ProtectedResourcesError(EngineError):
     """``destroy`` refused: the stack protects resources (e.g. its database)."""
 

@@ -252,6 +252,8 @@ class PulumiEngine:
         self._command: Any = None
         self._lock = threading.Lock()
         self._settings: dict[str, tuple[str, str]] = {}
+        #: per stack, variables its program sees on top (the Keycloak rollout decision)
+        self.program_env: dict[StackRef, dict[str, str]] = {}
 
     # -- set-up ---------------------------------------------------------------
 
@@ -290,7 +292,11 @@ class PulumiEngine:
         Deliberately without the passphrase: it is inherited, so it is in no object
         (``LocalWorkspace`` puts ``env_vars`` in its repr)."""
         backend, _ = self._env_settings(stack.env)
-        return {PULUMI_BACKEND_ENV: backend, "PULUMI_SKIP_UPDATE_CHECK": "true"}
+        return {
+            PULUMI_BACKEND_ENV: backend,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            **self.program_env.get(stack, {}),
+        }
 
     def _stack(self, stack: StackRef, *, create: bool = True) -> Any:
         """Select the stack (creating it first when ``create``: preview and up)."""
@@ -373,6 +379,19 @@ class PulumiEngine:
             raise EngineError(f"{stack.label}: {exc}") from exc
         data = json.loads(self._raw(stack, ["config", "--json"]) or "{}")
         return sorted(f"ociam:{key}" for key in needed if f"ociam:{key}" not in data)
+
+    def exported_resources(self, stack: StackRef) -> list[dict[str, Any]]:
+        """The resources of the stack's state (``pulumi stack export`` without
+        --show-secrets: secret inputs stay encrypted); [] for a stack never created."""
+        try:
+            self._stack(stack, create=False)
+        except EngineError as exc:
+            if "no stack named" in str(exc).lower() or "not found" in str(exc).lower():
+                return []
+            raise
+        exported = json.loads(self._raw(stack, ["stack", "export"]) or "{}")
+        resources: list[dict[str, Any]] = (exported.get("deployment") or {}).get("resources") or []
+        return resources
 
     def protected_resources(self, stack: StackRef) -> list[ProtectedResource]:
         """Resources the stack's state protects (from ``pulumi stack export`` without

@@ -1,0 +1,71 @@
+"""Version changes for ``ociam preview`` and its summary.
+
+With the Pulumi engine the deployed versions come from each stack's state (what the
+last ``up`` applied); otherwise, with ``--changed-since REF``, from the catalog at the
+merge base of REF. The offline engine without ``--changed-since`` has nothing to compare
+with, and says so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ociam.catalog import CatalogError
+from ociam.changes import GitError, git_output
+from ociam.components.keycloak import server_options
+from ociam.components.program import load_city
+from ociam.engines.base import EngineError, StackRef
+from ociam.profiles import profile
+from ociam.stackrun import Outcome
+from ociam.upgrades.plan import UpgradePlan, make_plan, plan_from_state
+from ociam.upgrades.versions import at_revision, working_tree
+
+
+@dataclass
+class VersionReview:
+    root: Path
+    plans: dict[StackRef, UpgradePlan] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def from_state(self, engine: Any, stack: StackRef) -> None:
+        """Plan ``stack`` against its state; sets the program's rollout for the preview."""
+        if stack.is_platform:
+            return
+        try:
+            plan = plan_from_state(self.root, stack, engine.exported_resources(stack))
+        except CatalogError as exc:
+            raise EngineError(f"{stack.label}: {exc}") from exc
+        engine.program_env[stack] = plan.program_env()
+        with self._lock:
+            self.plans[stack] = plan
+
+    def from_revision(self, ref: str, stacks: Iterable[StackRef]) -> None:
+        try:
+            base = git_output(self.root, "merge-base", ref, "HEAD").strip()
+        except GitError as exc:
+            self.notes.append(f"Version changes not shown: {exc}")
+            return
+        options = server_options()
+        for stack in stacks:
+            if stack.is_platform:
+                continue
+            try:
+                config = load_city(self.root, stack)
+            except CatalogError:
+                continue  # the stack's own run reports it
+            self.plans[stack] = make_plan(
+                stack,
+                at_revision(self.root, base, stack.env, stack.city, options),
+                working_tree(self.root, stack.env, stack.city, options),
+                uses_external_database=config.spec.database.external is not None,
+                keycloak_replicas=profile(config.size_profile).keycloak_replicas,
+            )
+
+    def lines(self, outcome: Outcome) -> list[str]:
+        plan = self.plans.get(outcome.stack)
+        return plan.lines() if plan else []

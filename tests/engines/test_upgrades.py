@@ -1,0 +1,230 @@
+"""Safe upgrades, the logic (ociam.upgrades): waves, the backup gate's verdict, versions
+from a stack's state, the rollout decision, the health gate's reading of API objects,
+and version changes in ``preview --changed-since`` and its summary (offline engine, on a
+real git history). The same against a real API server and the real Pulumi engine:
+tests/cluster/test_upgrades_real.py; Keycloak's own decision with the real
+distributions: tests/cluster/test_update_compatibility.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ociam.catalog.environment import RolloutWave
+from ociam.engines.base import StackRef
+from ociam.upgrades.backup import BackupRecord, judge, on_demand_backup
+from ociam.upgrades.compat import CompatResult
+from ociam.upgrades.health import endpoint_problems, job_problems, statefulset_problems
+from ociam.upgrades.plan import make_plan
+from ociam.upgrades.versions import KEYCLOAK, POSTGRESQL, Versions, from_state
+from ociam.upgrades.waves import Wave, WaveError, parse_spec, resolve
+from tests.engines.conftest import ociam
+from tests.realsys.pulumi_env import copy_checkout, git
+
+CITIES = ["demo", "heinola", "kajaani", "pori", "porvoo"]
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+DAY = timedelta(hours=24)
+
+
+def test_waves_from_a_spec_with_a_rest_wave() -> None:
+    waves = resolve(parse_spec("canary=pori,early=porvoo+kajaani,rest", []), CITIES, CITIES)
+    assert waves == [
+        Wave("canary", ("pori",)),
+        Wave("early", ("porvoo", "kajaani")),
+        Wave("rest", ("demo", "heinola")),
+    ]
+
+
+def test_waves_without_all_select_only_the_cities_they_name() -> None:
+    assert resolve(parse_spec("canary=pori,rest=porvoo+kajaani", []), CITIES, None) == [
+        Wave("canary", ("pori",)),
+        Wave("rest", ("porvoo", "kajaani")),
+    ]
+
+
+def test_waves_declared_in_the_environment_defaults() -> None:
+    declared = [RolloutWave(name="canary", cities=["pori"]), RolloutWave(name="rest", rest=True)]
+    waves = resolve(parse_spec("defaults", declared), CITIES, CITIES)
+    assert [w.name for w in waves] == ["canary", "rest"]
+    assert waves[1].cities == ("demo", "heinola", "kajaani", "porvoo")
+
+
+@pytest.mark.parametrize(
+    ("spec", "selected", "message"),
+    [
+        ("canary=lahti,rest", CITIES, "no city 'lahti'"),
+        ("a=pori,b=pori", CITIES, "already in an earlier wave"),
+        ("canary=pori,rest", None, "a rest wave needs --all"),
+        ("canary=pori", CITIES, "cities in no wave: demo, heinola, kajaani, porvoo"),
+        ("a=pori,a=porvoo,rest", CITIES, "wave names repeat"),
+        ("defaults", CITIES, "declares no upgrades.waves"),
+        ("canary=,rest", CITIES, "wave 'canary='"),
+    ],
+)
+def test_bad_wave_specs_are_refused(spec: str, selected: list[str] | None, message: str) -> None:
+    with pytest.raises(WaveError, match=message.replace("(", r"\(")):
+        resolve(parse_spec(spec, []), CITIES, selected)
+
+
+def _backup(name: str, phase: str, hours_ago: float | None, cluster: str = "keycloak-db") -> Any:
+    stopped = None if hours_ago is None else NOW - timedelta(hours=hours_ago)
+    return BackupRecord(name, cluster, phase, stopped)
+
+
+def test_the_backup_gate_takes_the_newest_completed_backup_of_the_cluster() -> None:
+    records = [
+        _backup("old", "completed", 50),
+        _backup("fresh", "completed", 3),
+        _backup("newer-but-failed", "failed", 1),
+        _backup("running", "running", None),
+        _backup("other-cluster", "completed", 0.5, cluster="something-else"),
+    ]
+    verdict = judge("dev-pori", "iam-pori", records, max_age=DAY, now=NOW)
+    assert verdict.fresh
+    assert verdict.backup is not None and verdict.backup.name == "fresh"
+    assert "dev-pori: last completed backup fresh finished 3 h 0 min ago" in verdict.message
+
+
+def test_the_backup_gate_refuses_an_old_backup_and_names_age_and_limit() -> None:
+    verdict = judge("dev-pori", "iam-pori", [_backup("b1", "completed", 30)], max_age=DAY, now=NOW)
+    assert not verdict.fresh
+    assert "b1 finished 30 h 0 min ago" in verdict.message
+    assert "limit 24 h 0 min (upgrades.backup_max_age_hours)" in verdict.message
+
+
+def test_the_backup_gate_refuses_when_nothing_completed() -> None:
+    records = [_backup("b1", "failed", 1), _backup("b2", "running", None)]
+    verdict = judge("dev-pori", "iam-pori", records, max_age=DAY, now=NOW)
+    assert not verdict.fresh
+    assert "no completed backup of keycloak-db in iam-pori (2 Backup object(s), none" in (
+        verdict.message
+    )
+
+
+def test_an_on_demand_backup_uses_the_barman_cloud_plugin() -> None:
+    obj = on_demand_backup("iam-pori", NOW, {"ociam.fi/city": "pori"})
+    assert obj["metadata"]["name"] == "keycloak-db-ondemand-20261201120000"
+    assert obj["spec"] == {
+        "cluster": {"name": "keycloak-db"},
+        "method": "plugin",
+        "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"},
+    }
+
+
+def _state_of_render(env: str, city: str) -> list[dict[str, Any]]:
+    """A stack export's resources, from the offline render's steps (type and inputs)."""
+    from ociam.engines.offline import OfflineEngine
+
+    result = OfflineEngine(Path(__file__).parents[2]).preview(StackRef(env, city))
+    return [{"type": s.type, "inputs": s.inputs or {}} for s in result.steps]
+
+
+def test_versions_from_a_stack_state_are_what_was_rendered() -> None:
+    deployed = from_state(_state_of_render("dev", "demo"))
+    assert deployed is not None and deployed.has_database
+    assert deployed.values == {
+        "Keycloak": "26.7.4",
+        "keycloak-config-cli": "6.5.0-26.5.4",
+        "PostgreSQL": "18.1-minimal-trixie",
+    }
+    assert "--db=postgres" in deployed.keycloak_options
+    assert "--cache-stack=jdbc-ping" in deployed.keycloak_options
+    assert from_state([]) is None
+
+
+def test_a_keycloak_change_rolls_only_when_keycloak_said_so() -> None:
+    stack = StackRef("dev", "pori")
+    old = Versions({KEYCLOAK: "26.7.3", POSTGRESQL: "18.1"}, ("--db=postgres",), True)
+    new = Versions({KEYCLOAK: "26.7.4", POSTGRESQL: "18.1"}, ("--db=postgres",))
+    plan = make_plan(stack, old, new, run_check=False, keycloak_replicas=2)
+    assert plan.rollout == "recreate"  # nothing said it may roll
+    assert plan.program_env() == {"OCIAM_KEYCLOAK_ROLLOUT": "recreate"}
+    assert any("OUTAGE: all 2 Keycloak pod(s) stop before 26.7.4" in line for line in plan.lines())
+    assert plan.gate_reasons == ["upgrades Keycloak 26.7.3 -> 26.7.4"]
+    said = CompatResult("26.7.3", "26.7.4", 0, "rolling", "[OK] Rolling Update is available.")
+    rolling = make_plan(stack, old, new, run_check=False)
+    rolling = type(rolling)(stack, rolling.changes, compat=said)
+    assert rolling.rollout == "rolling" and rolling.program_env() == {}
+    assert "exit 0 (rolling update possible)" in rolling.lines()[1]
+    same = make_plan(stack, old, old, run_check=False)
+    assert (same.rollout, same.gate_reasons, same.lines()) == ("none", [], [])
+
+
+def test_switching_to_an_external_database_is_gated() -> None:
+    old = Versions({KEYCLOAK: "26.7.4"}, (), True)
+    plan = make_plan(StackRef("dev", "pori"), old, old, uses_external_database=True)
+    assert plan.gate_reasons == ["deletes the database Cluster (switch to an external database)"]
+
+
+def test_a_recreate_renders_the_statefulset_on_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+    def strategy() -> Any:
+        for step in _state_of_render("dev", "pori"):
+            if step["type"] == "kubernetes:apps/v1:StatefulSet":
+                return step["inputs"]["spec"]["updateStrategy"]
+        raise AssertionError("no StatefulSet")
+
+    assert strategy() == {"type": "RollingUpdate"}
+    monkeypatch.setenv("OCIAM_KEYCLOAK_ROLLOUT", "recreate")
+    assert strategy() == {"type": "OnDelete"}
+
+
+def test_the_health_gate_reads_statefulset_jobs_and_endpoints() -> None:
+    sts = {
+        "metadata": {"generation": 3},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 3, "updatedReplicas": 2, "readyReplicas": 1},
+    }
+    assert statefulset_problems(sts) == ["StatefulSet keycloak: 1 of 2 pod(s) Ready"]
+    sts["status"]["readyReplicas"] = 2
+    assert statefulset_problems(sts) == []
+    sts["metadata"]["generation"] = 4
+    assert "has not seen the latest spec" in statefulset_problems(sts)[0]
+    assert statefulset_problems(None) == ["StatefulSet keycloak not found"]
+    done = {
+        "metadata": {"name": "a"},
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]},
+    }
+    failed = {
+        "metadata": {"name": "b"},
+        "status": {"conditions": [{"type": "Failed", "status": "True"}]},
+    }
+    running = {"metadata": {"name": "c"}, "status": {}}
+    assert job_problems([done, failed, running]) == ["Job b: failed", "Job c: running"]
+    ready = {"endpoints": [{"conditions": {"ready": True}}]}
+    assert endpoint_problems([ready]) == []
+    assert endpoint_problems([{"endpoints": [{"conditions": {"ready": False}}]}]) != []
+
+
+def test_changed_since_names_version_changes_and_the_outage(tmp_path: Path) -> None:
+    checkout = copy_checkout(tmp_path / "checkout")
+    git(checkout, "checkout", "-q", "-b", "upgrade")
+    demo = checkout / "inventories/dev/group_vars/demo.yml"
+    all_yml = (checkout / "inventories/dev/group_vars/all.yml").read_text(encoding="utf-8")
+    images = all_yml[all_yml.index("images:") : all_yml.index("\ngateway:")]
+    bumped = images.replace('tag: "26.7.4"', 'tag: "26.7.99"').replace(
+        "18.1-minimal-trixie", "18.2-minimal-trixie"
+    )
+    demo.write_text(demo.read_text(encoding="utf-8") + "\n" + bumped, encoding="utf-8")
+    git(checkout, "commit", "-q", "-am", "demo: Keycloak 26.7.99, PostgreSQL 18.2")
+    summary = tmp_path / "summary.md"
+    run = ociam(
+        "preview", "--changed-since", "main", "--engine", "offline", "--env", "dev",
+        "--summary-md", str(summary), "--output", "json", root=checkout,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    (stack,) = json.loads(run.stdout)["stacks"]
+    lines = stack["upgrade"]
+    assert lines[:2] == [
+        "version: Keycloak 26.7.4 -> 26.7.99",
+        "version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie",
+    ]
+    assert "update-compatibility not run for Keycloak 26.7.4 -> 26.7.99: no Keycloak " in lines[2]
+    assert lines[3].startswith("rollout: RECREATE, OUTAGE")
+    text = summary.read_text(encoding="utf-8")
+    assert "| `dev-demo` | version: Keycloak 26.7.4 -> 26.7.99 |" in text
+    assert "| `dev-demo` | version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie |" in text
+    assert "[!WARNING]" in text and "**unavailable**" in text
