@@ -4,7 +4,6 @@ the SAML metadata schema and against the realm the same checkout renders."""
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -15,10 +14,9 @@ from typing import Any
 import pytest
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
+from tests.logins.suomifi_standin import sp_key_pair
 from tests.support import Cli, snapshot
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -30,29 +28,6 @@ SIGNING_KEY = {
     "private_key": {"pulumi_secret": "suomifiSpKey"},
     "certificate": {"pulumi_secret": "suomifiSpCertificate"},
 }
-
-
-def key_pair(name: str = "demo residents SP") -> tuple[bytes, bytes]:
-    """A fresh RSA key and self-signed certificate (PEM), made per test run."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def edit_yaml(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -78,7 +53,7 @@ def checkout(project_copy: Path, project_root: Path) -> Path:
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
-    _key, cert = key_pair()
+    _key, cert = sp_key_pair()
     path = tmp_path / "sp.crt"
     path.write_bytes(cert)
     return path
@@ -87,7 +62,7 @@ def certificate(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def metadata_schema() -> Any:
     """The OASIS SAML 2.0 metadata schema as pysaml2 ships it, read from disk only."""
-    import saml2
+    import saml2  # type: ignore[import-untyped]
     import xmlschema
 
     schemas = Path(saml2.__file__).parent / "data" / "schemas"
@@ -261,7 +236,7 @@ def test_no_residents_realm(checkout: Path, certificate: Path) -> None:
 
 
 def test_private_key_refused_and_never_echoed(checkout: Path, tmp_path: Path) -> None:
-    key, cert = key_pair()
+    key, cert = sp_key_pair()
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(cert + key)
     code, stdout, stderr = generate(checkout, "--certificate", str(bundle))
@@ -293,7 +268,7 @@ def test_bad_certificate_files(checkout: Path, tmp_path: Path, content: bytes, r
 
 def test_two_certificates_refused(checkout: Path, tmp_path: Path) -> None:
     path = tmp_path / "two.pem"
-    path.write_bytes(key_pair()[1] + key_pair()[1])
+    path.write_bytes(sp_key_pair()[1] + sp_key_pair()[1])
     code, _, stderr = generate(checkout, "--certificate", str(path))
     assert code == 2 and "found 2" in stderr
 

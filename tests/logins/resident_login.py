@@ -1,0 +1,137 @@
+"""A resident's login as a browser makes it: the application sends them to the residents
+realm, which sends them to Suomi.fi (the stand-in), whose login form they fill; the SAML
+response comes back in an auto-submitting HTML form (HTTP-POST binding) that the browser
+posts to the realm's broker endpoint; first broker login; the application gets its code.
+
+Every hop is an HTTP request the browser would make (redirects followed one by one,
+forms parsed from the pages served, cookies carried). The SAMLResponse the browser posts
+is kept so that the test can see what Suomi.fi's side sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import requests
+
+from tests.keycloak.browser import LoginResult, _pkce, forms
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+MAX_HOPS = 20
+
+
+@dataclass
+class SamlTrace:
+    """What went over the browser between the two realms."""
+
+    authn_request_url: str = ""
+    responses: list[str] = field(default_factory=list)
+    pages: list[str] = field(default_factory=list)
+
+    def response_xml(self) -> ET.Element:
+        (encoded,) = self.responses
+        return ET.fromstring(base64.b64decode(encoded))
+
+
+def _follow(
+    session: requests.Session, response: requests.Response, stop_at: str, trace: SamlTrace
+) -> requests.Response:
+    """Follow redirects one hop at a time (GET, as a browser after 302/303), stopping at a
+    redirect to ``stop_at`` (the application, which the test plays itself)."""
+    for _ in range(MAX_HOPS):
+        if response.status_code not in {301, 302, 303, 307}:
+            return response
+        location = urljoin(response.url, response.headers["Location"])
+        if location.startswith(stop_at):
+            return response
+        if "SAMLRequest=" in location:
+            trace.authn_request_url = location
+        response = session.get(location, allow_redirects=False, timeout=60)
+    raise AssertionError(f"more than {MAX_HOPS} redirects")
+
+
+def _auto_post(
+    session: requests.Session, page: requests.Response, stop_at: str, trace: SamlTrace
+) -> requests.Response:
+    """Submit the page's SAML auto-POST form, as its onload script would."""
+    (form,) = [
+        f for f in forms(page.text).forms if {"SAMLResponse", "SAMLRequest"} & set(f["inputs"])
+    ]
+    if "SAMLResponse" in form["inputs"]:
+        trace.responses.append(form["inputs"]["SAMLResponse"])
+    answer = session.post(
+        urljoin(page.url, form["action"]), data=form["inputs"], allow_redirects=False, timeout=60
+    )
+    return _follow(session, answer, stop_at, trace)
+
+
+def resident_login(
+    session: requests.Session,
+    *,
+    issuer: str,
+    client_id: str,
+    redirect_uri: str,
+    username: str,
+    password: str,
+    scope: str = "openid",
+) -> tuple[LoginResult, SamlTrace]:
+    """Authorization code + PKCE S256 through the realm's Suomi.fi broker."""
+    trace = SamlTrace()
+    verifier, challenge = _pkce()
+    state = secrets.token_urlsafe(16)
+    query = urlencode(
+        {
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": scope,
+            "state": state,
+            "nonce": secrets.token_urlsafe(16),
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    first = session.get(
+        f"{issuer}/protocol/openid-connect/auth?{query}", allow_redirects=False, timeout=60
+    )
+    page = _follow(session, first, redirect_uri, trace)
+    # the AuthnRequest by HTTP-POST binding (request_binding: post) is an auto-POST form too
+    if page.status_code == 200 and "SAMLRequest" in page.text:
+        page = _auto_post(session, page, redirect_uri, trace)
+    trace.pages.append(page.text)
+    login_forms = [f for f in forms(page.text).forms if "username" in f["inputs"]]
+    if page.status_code != 200 or not login_forms:
+        return LoginResult(None, page.text, page.status_code, forms(page.text).errors), trace
+    fields = {**login_forms[0]["inputs"], "username": username, "password": password}
+    answer = session.post(login_forms[0]["action"], data=fields, allow_redirects=False, timeout=60)
+    answer = _follow(session, answer, redirect_uri, trace)
+    while answer.status_code == 200 and "SAMLResponse" in answer.text:
+        answer = _auto_post(session, answer, redirect_uri, trace)
+    location = answer.headers.get("Location", "")
+    if answer.status_code not in {302, 303} or not location.startswith(redirect_uri):
+        trace.pages.append(answer.text)
+        return LoginResult(None, answer.text, answer.status_code, forms(answer.text).errors), trace
+    params = parse_qs(urlsplit(location).query)
+    if params.get("state") != [state] or "code" not in params:
+        return LoginResult(None, location, answer.status_code, [f"bad redirect {location}"]), trace
+    tokens = session.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": params["code"][0],
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        },
+        timeout=60,
+    )
+    if tokens.status_code != 200:
+        return LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]]), trace
+    return LoginResult(tokens.json(), "", 200, []), trace
