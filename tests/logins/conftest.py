@@ -19,6 +19,7 @@ is test_connector_path.py's.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 from collections.abc import Iterator, Sequence
@@ -60,6 +61,9 @@ HUB_NETWORK = "ociam-logins-hub"
 POD_HUB_ADDRESS_INDEX = 10
 #: the second domain controller's address on it (the first is the hub service address)
 SECOND_DC_INDEX = 12
+READY_WAIT_SECONDS = 120
+#: one logins tier per machine at a time (fixed container and network names)
+MACHINE_LOCK = Path("/run/lock/ociam-logins-tier.lock")
 
 
 def secret_env(ref: str) -> str:
@@ -102,6 +106,9 @@ class LoginCity:
         return self.deployment.bootstrap_admin()
 
     def browser(self, extra_routes: Sequence[gateway.Route] = ()) -> requests.Session:
+        """A browser through the gateway; as a Service would, it waits for a ready pod
+        (a readiness probe may fail for a moment on a loaded machine)."""
+        self.pod.wait_ready(READY_WAIT_SECONDS)
         return self.deployment.browser(extra_routes=extra_routes)
 
     def secret(self, ref: str) -> str:
@@ -172,6 +179,8 @@ def login_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginCity]:
             "(python -m tests.realsys.prepare).",
             pytrace=False,
         )
+    lock = MACHINE_LOCK.open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     remove_test_objects()
     work = tmp_path_factory.mktemp("logins-tier")
     checkout = copy_checkout(work / "checkout")
@@ -231,3 +240,4 @@ def login_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginCity]:
         for dc in directory:
             dc.stop()
         podman("network", "rm", "--force", HUB_NETWORK, check=False)
+        lock.close()
