@@ -228,3 +228,16 @@ def test_changed_since_names_version_changes_and_the_outage(tmp_path: Path) -> N
     assert "| `dev-demo` | version: Keycloak 26.7.4 -> 26.7.99 |" in text
     assert "| `dev-demo` | version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie |" in text
     assert "[!WARNING]" in text and "**unavailable**" in text
+
+
+def test_skipping_the_backup_gate_in_prod_needs_yes() -> None:
+    run = ociam("up", "--engine", "pulumi", "--env", "prod", "--city", "pori", "--skip-backup-gate")
+    assert run.exit_code == 2, run.output
+    assert "--skip-backup-gate in prod (prod-pori) needs --yes as well" in run.stderr
+    assert "nothing was changed" in run.stderr
+
+
+def test_a_bad_wave_spec_is_bad_input() -> None:
+    run = ociam("up", "--engine", "pulumi", "--env", "dev", "--waves", "canary=lahti,rest", "--all")
+    assert run.exit_code == 2, run.output
+    assert "wave canary: no city 'lahti'" in run.stderr

@@ -140,10 +140,10 @@ def _run(
     if not stacks:
         info("no stack selected; nothing to do")
         raise typer.Exit(0)
-    if operation in {"up", "destroy"}:
-        confirm(stacks, operation, yes)
     if operation == "up":
         _check_skip_gate(stacks, skip_backup_gate, yes)
+    if operation in {"up", "destroy"}:
+        confirm(stacks, operation, yes)
     real = pulumi_engine(invocation, show_output)
     upgrade_up = _upgrade_up(invocation, real, skip_backup_gate, health=False)
 
@@ -245,8 +245,8 @@ def _staged(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     choose_engine(engine, "up")
     stacks = [StackRef(invocation.env, c) for w in waves for c in w.cities]
-    confirm(stacks, "up", yes)
     _check_skip_gate(stacks, skip_backup_gate, yes)
+    confirm(stacks, "up", yes)
     real = pulumi_engine(invocation, show_output)
     action = _upgrade_up(invocation, real, skip_backup_gate, health=True,
                          health_timeout=health_timeout)  # fmt: skip

@@ -49,9 +49,7 @@ def cache_dir(environ: Mapping[str, str]) -> Path:
 def distribution(version: str, environ: Mapping[str, str] | None = None) -> Path | None:
     """An unpacked ``keycloak-<version>`` directory, or None when none is available."""
     environ = os.environ if environ is None else environ
-    places: list[Path] = []
-    if environ.get("OCIAM_KEYCLOAK_DIST_DIR"):
-        places.append(Path(environ["OCIAM_KEYCLOAK_DIST_DIR"]))
+    places = [Path(p) for p in environ.get("OCIAM_KEYCLOAK_DIST_DIR", "").split(os.pathsep) if p]
     maven = cache_dir(environ) / "maven" / "org" / "keycloak" / "keycloak-quarkus-dist" / version
     places.append(maven)
     for place in places:
@@ -131,11 +129,7 @@ class CompatResult:
 
 
 def _verdict(output: str) -> str:
-    lines = [
-        line.strip()
-        for line in output.splitlines()
-        if "Rolling Update" in line or "incompatible" in line or line.startswith("[")
-    ]
+    lines = [line.strip() for line in output.splitlines() if "Rolling Update" in line]
     if lines:
         return " ".join(lines)[:400]
     tail = [line.strip() for line in output.splitlines() if line.strip()]
@@ -169,15 +163,17 @@ def check_versions(
     new: str,
     new_options: Sequence[str],
     environ: Mapping[str, str] | None = None,
+    *,
+    use_cache: bool = True,
 ) -> CompatResult:
     """Keycloak's decision for ``old`` -> ``new`` (both with the options their servers
-    run with: build options and cache settings), cached."""
+    run with: build options and cache settings), cached unless ``use_cache`` is off."""
     environ = os.environ if environ is None else environ
     key = hashlib.sha256(
         json.dumps([old, list(old_options), new, list(new_options)]).encode()
     ).hexdigest()[:24]
     cached = cache_dir(environ) / "update-compatibility" / f"{key}.json"
-    if cached.is_file():
+    if use_cache and cached.is_file():
         try:
             return CompatResult(**json.loads(cached.read_text(encoding="utf-8")))
         except (ValueError, TypeError):
@@ -191,7 +187,7 @@ def check_versions(
             "recreate",
             "no Keycloak distribution for "
             + ", ".join(missing)
-            + " (put keycloak-quarkus-dist zips in OCIAM_KEYCLOAK_DIST_DIR)",
+            + " (put keycloak-quarkus-dist zips in a directory of OCIAM_KEYCLOAK_DIST_DIR)",
         )
     java = java_home(environ)
     if java is None:

@@ -1,0 +1,58 @@
+"""The Keycloak distributions the update-compatibility test runs: the catalog's pinned
+version and the older ones of tools/toolchain.toml ``[keycloak_update_compatibility]``,
+from Maven Central into the Maven cache (tests/realsys/maven.py), once per machine.
+
+    .venv/bin/python -m tests.cluster.keycloak_dists      # .ci/bootstrap runs it
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+from tests.realsys.images import pinned_keycloak_versions
+from tests.realsys.maven import Artifact, fetch, require_cached
+from tests.realsys.rootfs import BuildError
+
+ROOT = Path(__file__).parents[2]
+
+
+def pins() -> dict[str, str]:
+    data = tomllib.loads((ROOT / "tools" / "toolchain.toml").read_text(encoding="utf-8"))
+    section: dict[str, str] = data["keycloak_update_compatibility"]
+    return {"patch_from": section["patch_from"], "minor_from": section["minor_from"]}
+
+
+def pinned() -> str:
+    """The catalog's Keycloak version (one across environments, as the tiers assume)."""
+    versions = sorted(set(pinned_keycloak_versions(ROOT)))
+    if len(versions) != 1:
+        raise BuildError(f"the environments pin several Keycloak versions: {versions}")
+    return versions[0]
+
+
+def artifact(version: str) -> Artifact:
+    return Artifact("org.keycloak", "keycloak-quarkus-dist", version, "zip")
+
+
+def cached(version: str) -> Path:
+    """For tests: the cached zip's directory, or a failure saying how to get it."""
+    return require_cached(artifact(version)).parent
+
+
+def main() -> int:
+    for version in [pinned(), *pins().values()]:
+        try:
+            if fetch(artifact(version)) is None:
+                print(f"keycloak_dists: Maven Central does not serve {version}", file=sys.stderr)
+                return 1
+        except BuildError as error:
+            print(f"keycloak_dists: {error}", file=sys.stderr)
+            return 1
+    print("keycloak_dists: ready")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Keycloak's own update-compatibility decision, with the real distributions (Maven
+Central's keycloak-quarkus-dist, tests/cluster/keycloak_dists.py) run on this machine's
+Java: ``kc.sh update-compatibility metadata`` by the old version with the options the
+city's server runs with, ``check`` by the catalog's pinned version.
+
+What Keycloak said when this was written (recorded, not assumed; the tests hold it to
+that so that a change of Keycloak's answer is seen):
+
+* patch, 26.7.3 -> 26.7.4: exit 0, ``[OK] Rolling Update is available.`` (every provider
+  compatible): ociam rolls the StatefulSet;
+* minor, 26.5.6 -> 26.7.4: exit 3, ``[cacheEmbedded] Rolling Update is not available``
+  (Infinispan 15.0.19.Final -> 16.0, JGroups 5.3.16 -> 5.5, cache owners settings):
+  ociam recreates, the outage named.
+
+The 26.5 server runs without ``--features-disabled=identity-brokering-api,twitter-broker``:
+26.5 does not know those features (its kc.sh refuses them, exit 2), so a 26.5
+deployment could not have had them. No control plane is needed; the marker is the
+cluster tier's because of the time (about a minute per pair, the JVM builds twice).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ociam.components.keycloak import server_options
+from ociam.upgrades.compat import check_versions, java_home
+from tests.cluster.keycloak_dists import cached, pinned, pins
+from tests.realsys.rootfs import BuildError
+
+NOT_IN_26_5 = "--features-disabled=identity-brokering-api,twitter-broker"
+
+
+def _environ() -> dict[str, str]:
+    try:
+        places = [cached(v) for v in (pinned(), *pins().values())]
+    except BuildError as error:
+        pytest.fail(str(error), pytrace=False)
+    if java_home() is None:
+        pytest.fail("no JDK 21 or newer under /usr/lib/jvm (or OCIAM_JAVA_HOME)", pytrace=False)
+    return {**os.environ, "OCIAM_KEYCLOAK_DIST_DIR": os.pathsep.join(map(str, places))}
+
+
+def test_a_patch_bump_may_roll() -> None:
+    old = pins()["patch_from"]
+    result = check_versions(
+        old, server_options(), pinned(), server_options(), _environ(), use_cache=False
+    )
+    print(result.line())
+    assert result.exit_code == 0, result.line()
+    assert result.decision == "rolling"
+    assert "[OK] Rolling Update is available." in result.said
+
+
+def test_a_minor_bump_must_recreate() -> None:
+    old = pins()["minor_from"]
+    old_options = [o for o in server_options() if o != NOT_IN_26_5]
+    assert len(old_options) == len(server_options()) - 1
+    result = check_versions(
+        old, old_options, pinned(), server_options(), _environ(), use_cache=False
+    )
+    print(result.line())
+    assert result.exit_code == 3, result.line()
+    assert result.decision == "recreate"
+    assert "[cacheEmbedded] Rolling Update is not available" in result.said
+
+
+def test_the_distributions_are_the_pinned_ones() -> None:
+    for version in (pinned(), *pins().values()):
+        assert (cached(version) / f"keycloak-quarkus-dist-{version}.zip").is_file()
+    assert Path(__file__).parent.name == "cluster"
