@@ -22,7 +22,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,20 @@ SECOND_DC_INDEX = 12
 READY_WAIT_SECONDS = 120
 #: one logins tier per machine at a time (fixed container and network names)
 MACHINE_LOCK = Path("/run/lock/ociam-logins-tier.lock")
+
+
+#: what the tier started, released as soon as its last test is done (not at the end of
+#: the whole session: the Molecule scenarios that follow need the machine's memory and CPU)
+CLEANUPS = pytest.StashKey[list[Callable[[], None]]]()
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is not None and Path(nextitem.path).is_relative_to(HERE):
+        return
+    for cleanup in item.session.stash.get(CLEANUPS, []):
+        cleanup()
+    item.session.stash[CLEANUPS] = []
 
 
 def secret_env(ref: str) -> str:
@@ -170,7 +184,9 @@ def _connect(pod: Pod, network: str, ip: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def login_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginCity]:
+def login_city(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LoginCity]:
     os.environ.setdefault("CONTAINERS_CONF", str(CONTAINERS_CONF))
     _require_prerequisites()
     if not exists("image", openldap_tag()):
@@ -191,6 +207,21 @@ def login_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginCity]:
     values = TestValues()
     directory: list[ADDirectory] = []
     running: RunningCity | None = None
+    released = False
+
+    def release() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        if running is not None:
+            running.deployment.close()
+        for dc in directory:
+            dc.stop()
+        podman("network", "rm", "--force", HUB_NETWORK, check=False)
+        lock.close()
+
+    request.session.stash.setdefault(CLEANUPS, []).append(release)
     try:
         spec = yaml.safe_load((checkout / "inventories/dev/group_vars/demo.yml").read_text())
         hub_address = ipaddress.IPv4Address(spec["connector"]["hub_service_address"])
@@ -235,9 +266,4 @@ def login_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoginCity]:
         city.apply_realm("employees")
         yield city
     finally:
-        if running is not None:
-            running.deployment.close()
-        for dc in directory:
-            dc.stop()
-        podman("network", "rm", "--force", HUB_NETWORK, check=False)
-        lock.close()
+        release()

@@ -112,8 +112,11 @@ def ensure_images() -> None:
         )
 
 
-def run_scenario(role_dir: Path, scenario: str = "default") -> ScenarioResult:
-    """Run `molecule test -s scenario` for the role in role_dir."""
+def run_scenario(
+    role_dir: Path, scenario: str = "default", *, destroy: bool = True
+) -> ScenarioResult:
+    """Run `molecule test -s scenario` for the role in role_dir; with ``destroy=False``
+    the hosts stay up for more tests (then call :func:`destroy_scenario`)."""
     _require_prerequisites()
     ensure_images()
     name = f"{role_dir.name}-{scenario}"
@@ -127,7 +130,13 @@ def run_scenario(role_dir: Path, scenario: str = "default") -> ScenarioResult:
     with log.open("w") as sink:
         try:
             returncode = subprocess.run(
-                [str(VENV_BIN / "molecule"), "test", "-s", scenario],
+                [
+                    str(VENV_BIN / "molecule"),
+                    "test",
+                    "-s",
+                    scenario,
+                    *([] if destroy else ["--destroy", "never"]),
+                ],
                 cwd=role_dir,
                 env=_environment(report_dir),
                 stdout=sink,
@@ -141,3 +150,25 @@ def run_scenario(role_dir: Path, scenario: str = "default") -> ScenarioResult:
     seconds = time.monotonic() - start
     output = log.read_text(errors="replace")
     return ScenarioResult(role_dir.name, scenario, returncode, seconds, log, report_dir, output)
+
+
+def destroy_scenario(role_dir: Path, scenario: str) -> None:
+    """`molecule destroy -s scenario`: the hosts a run with ``destroy=False`` left up."""
+    report_dir = CACHE_DIR / f"{role_dir.name}-{scenario}"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    with (report_dir / "molecule-destroy.log").open("w") as sink:
+        subprocess.run(
+            [str(VENV_BIN / "molecule"), "destroy", "-s", scenario],
+            cwd=role_dir,
+            env=_environment(report_dir),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            timeout=SCENARIO_TIMEOUT,
+            check=False,
+        )
+
+
+def ephemeral_directory(role_dir: Path, scenario: str) -> Path:
+    """Molecule's ephemeral directory of a scenario (its test PKI and passwords live there
+    while the hosts are up): ~/.cache/molecule/<project directory>/<scenario>."""
+    return Path.home() / ".cache" / "molecule" / role_dir.name / scenario

@@ -25,6 +25,7 @@ import hashlib
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,34 +38,47 @@ from tests.realsys.tls import TestCA
 
 OPENLDAP_IMAGE = "localhost/ociam-openldap"
 
-#: AD's attributes and classes, with AD's own OIDs, in slapd.conf syntax
-AD_SCHEMA = """\
-attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
-    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
-    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName'
-    EQUALITY caseIgnoreMatch SUBSTR caseIgnoreSubstringsMatch
-    SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.4.2 NAME 'objectGUID'
-    EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40{16} SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
-    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.4.96 NAME 'pwdLastSet'
-    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.2.2 NAME 'whenCreated'
-    EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch
-    SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )
-attributetype ( 1.2.840.113556.1.2.3 NAME 'whenChanged'
-    EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch
-    SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )
-objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL
-    MUST ( sAMAccountName $ objectGUID )
-    MAY ( userPrincipalName $ userAccountControl $ pwdLastSet $ whenCreated $
-          whenChanged $ mail $ givenName $ displayName ) )
-objectclass ( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL
-    MUST ( cn $ objectGUID )
-    MAY ( member $ sAMAccountName $ description $ whenCreated $ whenChanged ) )
-"""
+#: AD's attributes and classes, with AD's own OIDs (``user`` is auxiliary here, so that
+#: it can sit beside inetOrgPerson as in the connector scenario's directory)
+AD_ATTRIBUTES = (
+    "( 1.2.840.113556.1.4.221 NAME 'sAMAccountName' EQUALITY caseIgnoreMatch "
+    "SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )",
+    "( 1.2.840.113556.1.4.656 NAME 'userPrincipalName' EQUALITY caseIgnoreMatch "
+    "SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )",
+    "( 1.2.840.113556.1.4.2 NAME 'objectGUID' EQUALITY octetStringMatch "
+    "SYNTAX 1.3.6.1.4.1.1466.115.121.1.40{16} SINGLE-VALUE )",
+    "( 1.2.840.113556.1.4.8 NAME 'userAccountControl' EQUALITY integerMatch "
+    "SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )",
+    "( 1.2.840.113556.1.4.96 NAME 'pwdLastSet' EQUALITY integerMatch "
+    "SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )",
+    "( 1.2.840.113556.1.2.2 NAME 'whenCreated' EQUALITY generalizedTimeMatch "
+    "ORDERING generalizedTimeOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )",
+    "( 1.2.840.113556.1.2.3 NAME 'whenChanged' EQUALITY generalizedTimeMatch "
+    "ORDERING generalizedTimeOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )",
+)
+AD_CLASSES = (
+    "( 1.2.840.113556.1.5.9 NAME 'user' SUP top AUXILIARY MUST ( sAMAccountName $ objectGUID ) "
+    "MAY ( userPrincipalName $ userAccountControl $ pwdLastSet $ whenCreated $ whenChanged $ "
+    "mail $ givenName $ displayName ) )",
+    "( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL MUST ( cn $ objectGUID ) "
+    "MAY ( member $ sAMAccountName $ description $ whenCreated $ whenChanged ) )",
+)
+
+
+def schema_conf() -> str:
+    """The AD schema for slapd.conf."""
+    lines = [f"attributetype {a}" for a in AD_ATTRIBUTES]
+    lines += [f"objectclass {c}" for c in AD_CLASSES]
+    return "\n".join(lines) + "\n"
+
+
+def schema_ldif() -> str:
+    """The AD schema as a cn=config entry (``ldapadd -Y EXTERNAL -H ldapi:///``)."""
+    lines = ["dn: cn=ad,cn=schema,cn=config", "objectClass: olcSchemaConfig", "cn: ad"]
+    lines += [f"olcAttributeTypes: {a}" for a in AD_ATTRIBUTES]
+    lines += [f"olcObjectClasses: {c}" for c in AD_CLASSES]
+    return "\n".join(lines) + "\n"
+
 
 _ENTRYPOINT = """\
 set -eu
@@ -92,7 +106,7 @@ def build_openldap(force: bool = False) -> str:
     """The slapd image (Debian's package, debootstrapped from this machine's mirror)."""
     settings = toolchain()["openldap_image"]
     tag = openldap_tag()
-    inputs = _inputs_hash(settings, AD_SCHEMA, _ENTRYPOINT)
+    inputs = _inputs_hash(settings, _ENTRYPOINT)
     if not force and image_label(tag, INPUTS_LABEL) == inputs:
         log(f"{tag} is up to date (inputs {inputs})")
         return tag
@@ -258,7 +272,7 @@ access to * by users read by * none
             "objectClass: top",
             "objectClass: person",
             "objectClass: organizationalPerson",
-            "objectClass: user",
+            "objectClass: user",  # auxiliary, as the schema above has it
             f"cn:: {_b64(dn.split(',', 1)[0].split('=', 1)[1])}",
             f"sn:: {_b64(surname)}",
             f"givenName:: {_b64(given)}",
@@ -280,7 +294,7 @@ access to * by users read by * none
         (config / "tls").mkdir(parents=True)
         pair = self.ca.server([self.tls_server_name, *([self.host_name] if self.host_name else [])])
         files = {
-            "ad.schema": AD_SCHEMA,
+            "ad.schema": schema_conf(),
             "slapd.conf": self._slapd_conf(),
             "base.ldif": f"dn: {self.suffix}\nobjectClass: top\nobjectClass: domain\n"
             f"dc: {self.suffix.split(',')[0].split('=')[1]}\n",
@@ -335,3 +349,10 @@ access to * by users read by * none
 
     def stop(self) -> None:
         podman("rm", "--force", "--time", "0", self.name, check=False)
+
+
+if __name__ == "__main__":
+    # the connector scenario's prepare reads the schema from here (one definition)
+    if sys.argv[1:] != ["schema-ldif"]:
+        sys.exit("usage: python -m tests.realsys.ad_directory schema-ldif")
+    sys.stdout.write(schema_ldif())
