@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import os
+import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from tests.keycloak.admin import KeycloakAdmin
 from tests.keycloak.config_cli import convert_extensions, read_like_config_cli
 from tests.keycloak.conftest import CONTAINERS_CONF, _require_prerequisites
 from tests.keycloak.deployment import (
+    OCIAM,
     SUBSTITUTED_SECRET,
     CityDeployment,
     ImageSet,
@@ -150,6 +152,18 @@ class LoginCity:
         documents = read_like_config_cli(self.stack.job_files("apply"), env)
         return dict(documents[f"realm-{realm}.json"])
 
+    def ociam(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The project's CLI on the scratch catalog, as a platform engineer runs it."""
+        return subprocess.run(
+            [str(OCIAM), *args],
+            cwd=self.checkout,
+            env={**os.environ, "OCIAM_ROOT": str(self.checkout)},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+
     def apply_realm(self, realm: str, *, fresh: bool = True) -> None:
         """The current render's realm file into Keycloak as the apply Job reads it:
         imported anew (``fresh``), or applied onto the realm that is there."""
@@ -166,6 +180,7 @@ def employees() -> dict[str, Employee]:
         Employee("matti.korhonen", "Matti", "Korhonen", groups=("IAM-Users",)),
         Employee("liisa.lukko", "Liisa", "Lukko", groups=("IAM-Users",)),
         Employee("pekka.vaihto", "Pekka", "Vaihto", groups=("IAM-Users",)),
+        Employee("sanna.muutos", "Sanna", "Muutos", groups=("IAM-Users",)),
     ]
     return {p.sam_account_name: p for p in people}
 
