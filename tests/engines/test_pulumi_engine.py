@@ -45,13 +45,14 @@ def test_preview_selects_or_creates_the_stack_and_reads_engine_events(
 
     calls = fake_pulumi.calls()
     commands = [_args(c)[:2] for c in calls]
-    assert commands[:4] == [
+    assert commands[:5] == [
         ["version"],
-        ["stack", "select"],  # fails: no such stack yet
+        ["stack", "select"],  # the state's versions (ociam.upgrades): no such stack yet
+        ["stack", "select"],  # fails again: the preview creates it
         ["stack", "init"],
         ["config", "--json"],
     ]
-    assert _args(calls[2]) == ["stack", "init", "dev-demo", "--secrets-provider", "passphrase"]
+    assert _args(calls[3]) == ["stack", "init", "dev-demo", "--secrets-provider", "passphrase"]
     preview = fake_pulumi.commands("preview")[0]
     args = _args(preview)
     assert args[args.index("--stack") + 1] == "dev-demo"

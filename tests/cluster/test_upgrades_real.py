@@ -1,0 +1,319 @@
+"""Safe upgrades for real: the real Pulumi engine through ``ociam`` against the real
+control plane, three dev cities (Pori, Porvoo, Kajaani) deployed at Keycloak 26.7.3 and
+upgraded to the catalog's 26.7.4.
+
+In order, on one deployment (a module fixture): a staged rollout whose canary passes
+its health gate lets the rest proceed; the version change is in ``preview
+--summary-md``; the backup gate refuses the upgrade while the city has no completed
+Backup and while its last one is too old, ``ociam backup`` creates one and waits, and the
+gate then lets the upgrade through; a staged rollout whose canary fails its health gate
+(an admission policy refuses its new pods) stops before the next wave and leaves that
+city as it was; the restore drill creates its scratch namespace and removes it.
+
+What the control plane cannot do, and what stands in: no CloudNativePG operator runs,
+so the tests write the status of Backup and Cluster objects themselves (``phase:
+completed`` with ``stoppedAt``; ``Cluster in healthy state``); and the shared CRDs
+(../shared/crds) hold no ``Backup`` CRD, so this module installs a stand-in for
+``postgresql.cnpg.io/v1`` Backup (schema open, status subresource), written here, not
+upstream's. kwok marks pods Ready and Job pods Succeeded without running them: the
+health gate sees the controllers' state and the EndpointSlices, not a Keycloak login.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.real_deploy import COMMAND_TIMEOUT_SECONDS, RealDeploy
+from tests.realsys.control_plane import ControlPlane, wait_for
+from tests.realsys.pulumi_env import OCIAM, git
+
+CITIES = ("pori", "porvoo", "kajaani")
+ALL_YML = "inventories/dev/group_vars/all.yml"
+OLD, NEW = "26.7.3", "26.7.4"
+BACKUP_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "backups.postgresql.cnpg.io"},
+    "spec": {
+        "group": "postgresql.cnpg.io",
+        "scope": "Namespaced",
+        "names": {"kind": "Backup", "listKind": "BackupList", "plural": "backups",
+                  "singular": "backup"},
+        "versions": [{
+            "name": "v1", "served": True, "storage": True,
+            "subresources": {"status": {}},
+            "schema": {"openAPIV3Schema": {
+                "type": "object",
+                "properties": {
+                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                },
+            }},
+        }],
+    },
+}  # fmt: skip
+DENY_PODS = "ociam-test-deny-pods"
+
+
+def _version(deploy: RealDeploy, city: str) -> str:
+    sts = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", f"iam-{city}")
+    assert sts is not None, city
+    return str(sts["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"])
+
+
+def _set_status(deploy: RealDeploy, api_version: str, kind: str, name: str, ns: str,
+                status: dict[str, Any]) -> None:  # fmt: skip
+    path = deploy.plane.client.path(api_version, kind, ns, name) + "/status"
+    deploy.plane.client.request(
+        "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
+    )
+
+
+def _completed_backup(deploy: RealDeploy, city: str, name: str, hours_ago: float) -> None:
+    ns = f"iam-{city}"
+    deploy.plane.client.create({
+        "apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {"cluster": {"name": "keycloak-db"}, "method": "plugin",
+                 "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"}},
+    })  # fmt: skip
+    stopped = datetime.now(UTC) - timedelta(hours=hours_ago)
+    _set_status(deploy, "postgresql.cnpg.io/v1", "Backup", name, ns, {
+        "phase": "completed",
+        "startedAt": (stopped - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "stoppedAt": stopped.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def deploy(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealDeploy]:
+    client = control_plane.client
+    client.request(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=BACKUP_CRD
+    )
+    wait_for(
+        "Backup CRD served",
+        lambda: True if _served(control_plane) else None,
+        60,
+    )
+    deploy = RealDeploy.create(control_plane, tmp_path_factory.mktemp("upgrades"))
+    deploy.edit(ALL_YML, f'tag: "{NEW}"', f'tag: "{OLD}"')
+    deploy.commit(f"dev: Keycloak {OLD}")
+    for city in CITIES:
+        deploy.set_city_secrets("dev", city)
+        git(deploy.checkout, "add", f"stacks/city/Pulumi.dev-{city}.yaml")
+    deploy.commit("stack config")
+    try:
+        yield deploy
+    finally:  # leave the shared control plane as it was found
+        _remove_deny_policy(deploy)
+        for city in CITIES:  # a city's only cluster-scoped object is its namespace; the
+            client.delete("v1", "Namespace", f"iam-{city}")  # state goes with tmp_path
+        client.delete("v1", "Namespace", "iam-pori-drill")
+        for namespace in (*(f"iam-{c}" for c in CITIES), "iam-pori-drill"):
+            deploy.wait_until_gone(namespace)
+        client.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
+                      "backups.postgresql.cnpg.io")  # fmt: skip
+
+
+def _served(plane: ControlPlane) -> bool:
+    try:
+        plane.client.list("postgresql.cnpg.io/v1", "Backup", "default")
+    except Exception:  # discovery not updated yet
+        return False
+    return True
+
+
+def _remove_deny_policy(deploy: RealDeploy) -> None:
+    client = deploy.plane.client
+    for kind in ("ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy"):
+        client.delete("admissionregistration.k8s.io/v1", kind, DENY_PODS)
+
+
+def _lines(text: str, prefix: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(prefix)]
+
+
+def test_a_passing_canary_lets_the_rest_proceed(deploy: RealDeploy, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--jobs", "2",
+                          "--waves", "canary=pori,rest=porvoo+kajaani", "--health-timeout", "180",
+                          "--summary-md", str(summary))  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    lines = result.stdout.splitlines()
+    first = {c: next(i for i, x in enumerate(lines) if x.startswith(f"ok       dev-{c}"))
+             for c in CITIES}  # fmt: skip
+    assert first["pori"] < first["porvoo"] and first["pori"] < first["kajaani"], output
+    assert "wave canary: dev-pori" in result.stderr
+    assert "wave rest: dev-porvoo, dev-kajaani" in result.stderr
+    assert result.stdout.count(f"health gate: healthy (Keycloak {OLD})") == 3, output
+    for city in CITIES:
+        assert _version(deploy, city) == OLD
+    text = summary.read_text(encoding="utf-8")
+    assert f"canary     dev-pori                 ok       Keycloak {OLD}" in text, text
+    assert f"rest       dev-kajaani              ok       Keycloak {OLD}" in text, text
+
+
+def test_the_version_change_is_in_the_summary(deploy: RealDeploy, tmp_path: Path) -> None:
+    deploy.edit(ALL_YML, f'tag: "{OLD}"', f'tag: "{NEW}"')
+    deploy.commit(f"dev: Keycloak {NEW}")
+    summary = tmp_path / "summary.md"
+    result = deploy.ociam("preview", "--engine", "pulumi", "--env", "dev", "--city", "pori",
+                          "--summary-md", str(summary))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"    version: Keycloak {OLD} -> {NEW}" in result.stdout
+    text = summary.read_text(encoding="utf-8")
+    assert f"| `dev-pori` | version: Keycloak {OLD} -> {NEW} |" in text, text
+    # Keycloak said a patch bump may roll (tests/cluster/test_update_compatibility.py)
+    assert f"kc.sh update-compatibility {OLD} -> {NEW}: exit 0" in text, text
+    assert "rollout: rolling update" in text
+    # the engine sees the change as an update of the StatefulSet
+    assert "~  update  kubernetes:apps/v1:StatefulSet  keycloak-statefulset" in result.stdout
+
+
+def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
+    up = ("up", "--engine", "pulumi", "--env", "dev", "--city", "pori")
+    result = deploy.ociam(*up)
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = _lines(result.stdout, "REFUSED  dev-pori")
+    assert f"this change upgrades Keycloak {OLD} -> {NEW}" in line
+    assert "no completed backup of keycloak-db in iam-pori" in line
+    assert "limit 24 h 0 min" in line and "ociam backup --env dev --city pori" in line
+    assert _version(deploy, "pori") == OLD  # nothing applied
+
+    _completed_backup(deploy, "pori", "keycloak-db-old", hours_ago=30)
+    result = deploy.ociam(*up)
+    assert result.returncode == 1
+    (line,) = _lines(result.stdout, "REFUSED  dev-pori")
+    assert "last completed backup keycloak-db-old finished 30 h 0 min ago" in line, line
+    assert _version(deploy, "pori") == OLD
+
+    # ociam backup creates an on-demand Backup and waits; the test plays the operator
+    process = subprocess.Popen(
+        [OCIAM, "backup", "--env", "dev", "--city", "pori", "--timeout", "120"],
+        cwd=deploy.checkout, env=deploy.engine.env(deploy.plane.kubeconfig),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    ondemand = wait_for(
+        "the on-demand Backup",
+        lambda: next(
+            (b for b in deploy.plane.client.list("postgresql.cnpg.io/v1", "Backup", "iam-pori")
+             if "ondemand" in b["metadata"]["name"]), None),
+        60,
+    )  # fmt: skip
+    assert ondemand["spec"]["method"] == "plugin"
+    assert ondemand["spec"]["pluginConfiguration"] == {"name": "barman-cloud.cloudnative-pg.io"}
+    name = ondemand["metadata"]["name"]
+    time.sleep(3)  # the command waits meanwhile
+    assert process.poll() is None
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _set_status(deploy, "postgresql.cnpg.io/v1", "Backup", name, "iam-pori",
+                {"phase": "completed", "startedAt": now, "stoppedAt": now})  # fmt: skip
+    stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
+    assert process.returncode == 0, stdout + stderr
+    assert f"Backup {name} completed" in stdout
+
+    result = deploy.ociam(*up)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"backup gate: dev-pori: last completed backup {name} finished" in result.stdout
+    assert _version(deploy, "pori") == NEW
+    sts = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-pori") or {}
+    assert sts["spec"]["updateStrategy"]["type"] == "RollingUpdate"  # Keycloak said so
+
+
+def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) -> None:
+    for city in ("porvoo", "kajaani"):
+        _completed_backup(deploy, city, "keycloak-db-fresh", hours_ago=1)
+    porvoo_before = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo")
+    assert porvoo_before is not None
+    # Kajaani's new pods are refused by the API server: its canary never becomes healthy
+    client = deploy.plane.client
+    client.create({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": DENY_PODS},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                "resources": ["pods"]}]},
+            "validations": [{"expression": "false", "message": "test: no new pods in Kajaani"}],
+        },
+    })  # fmt: skip
+    client.create({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": DENY_PODS},
+        "spec": {
+            "policyName": DENY_PODS, "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": "iam-kajaani"}}},
+        },
+    })  # fmt: skip
+    time.sleep(2)  # the policy reaches the admission plugin
+    summary = tmp_path / "summary.md"
+    try:
+        result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--waves",
+                              "canary=kajaani,rest=porvoo", "--health-timeout", "25",
+                              "--summary-md", str(summary))  # fmt: skip
+    finally:
+        _remove_deny_policy(deploy)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    (failed,) = _lines(result.stdout, "FAILED   dev-kajaani")
+    assert "health gate: not healthy after 25 s" in failed, failed
+    assert "StatefulSet keycloak: 0 of 1 pod(s) Ready" in failed, failed
+    (skipped,) = _lines(result.stdout, "SKIPPED  dev-porvoo")
+    assert "wave rest not started: an earlier wave failed (dev-kajaani)" in skipped
+    assert "wave rest:" not in result.stderr
+    # Porvoo untouched: same version, same spec generation as before the rollout
+    porvoo = client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo") or {}
+    assert porvoo["metadata"]["generation"] == porvoo_before["metadata"]["generation"]
+    assert _version(deploy, "porvoo") == OLD
+    text = summary.read_text(encoding="utf-8")
+    assert f"canary     dev-kajaani              failed   Keycloak {NEW}" in text, text
+    assert f"rest       dev-porvoo               skipped  Keycloak {OLD}" in text, text
+
+
+def test_the_restore_drill_creates_and_removes_its_namespace(deploy: RealDeploy) -> None:
+    process = subprocess.Popen(
+        [OCIAM, "restore-drill", "--env", "dev", "--city", "pori", "--timeout", "120"],
+        cwd=deploy.checkout, env=deploy.engine.env(deploy.plane.kubeconfig),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    client = deploy.plane.client
+    cluster = wait_for(
+        "the drill's Cluster",
+        lambda: client.get("postgresql.cnpg.io/v1", "Cluster", "keycloak-db-drill",
+                           "iam-pori-drill"),
+        60,
+    )  # fmt: skip
+    assert cluster["spec"]["bootstrap"] == {"recovery": {"source": "origin"}}
+    assert "plugins" not in cluster["spec"]  # never archives into the city's folder
+    store = client.get("barmancloud.cnpg.io/v1", "ObjectStore", "keycloak-db-backup",
+                       "iam-pori-drill") or {}  # fmt: skip
+    city_store = client.get("barmancloud.cnpg.io/v1", "ObjectStore", "keycloak-db-backup",
+                            "iam-pori") or {}  # fmt: skip
+    assert (
+        store["spec"]["configuration"]["destinationPath"]
+        == (city_store["spec"]["configuration"]["destinationPath"])
+    )
+    policies = {p["metadata"]["name"] for p in client.list(
+        "networking.k8s.io/v1", "NetworkPolicy", "iam-pori-drill")}  # fmt: skip
+    assert policies == {"default-deny", "allow-dns", "postgres-ingress", "postgres-egress"}
+    assert client.get("v1", "Secret", "pg-backup-s3", "iam-pori-drill") is not None
+    _set_status(deploy, "postgresql.cnpg.io/v1", "Cluster", "keycloak-db-drill",
+                "iam-pori-drill", {"phase": "Cluster in healthy state"})  # fmt: skip
+    stdout, stderr = process.communicate(timeout=COMMAND_TIMEOUT_SECONDS)
+    assert process.returncode == 0, stdout + stderr
+    assert "restored and healthy" in stdout
+    deploy.wait_until_gone("iam-pori-drill")
