@@ -149,6 +149,12 @@ def test_requests_exactly_what_the_realm_maps(
     assert {f for _, f in names} == {uri}
     assert [n for n, _ in names] == mapped(rendered_residents(checkout, tmp_path / "r"))
     assert ("urn:oid:1.2.246.21" in [n for n, _ in names]) is identity_code
+    # the broker's link key must arrive: an attribute the metadata requests, or the NameID
+    (broker,) = rendered_residents(checkout, tmp_path / "r2")["identityProviders"]
+    if broker["config"]["principalType"] == "ATTRIBUTE":
+        assert broker["config"]["principalAttribute"] in [n for n, _ in names]
+    else:
+        assert broker["config"]["principalType"] == "SUBJECT" and not identity_code
     assert {"urn:oid:2.5.4.42", "urn:oid:2.5.4.4"} <= {n for n, _ in names}
 
 

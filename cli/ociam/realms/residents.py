@@ -27,7 +27,22 @@ def sp_entity_id(public_hostname: str) -> str:
     return f"https://{public_hostname}/realms/{REALM}"
 
 
-def suomifi_provider(settings: SuomiFiSettings, public_hostname: str) -> JsonObject:
+def principal(settings: SuomiFiSettings, spec: ResidentsRealm) -> JsonObject:
+    """The broker link key. The identity code when the catalog requests it; otherwise
+    Suomi.fi does not send it (the SP metadata does not ask for it), and the only subject
+    left is the transient NameID: each login is then a new account, and the identity code
+    reaches Keycloak nowhere, not even as the link."""
+    if spec.suomifi.request_personal_identity_code:
+        return {
+            "principalType": "ATTRIBUTE",
+            "principalAttribute": settings.attributes.personal_identity_code,
+        }
+    return {"principalType": "SUBJECT"}
+
+
+def suomifi_provider(
+    settings: SuomiFiSettings, public_hostname: str, spec: ResidentsRealm
+) -> JsonObject:
     """The SAML broker for the environment's preset: signed requests, signed and encrypted
     assertions, certificates reloaded from the metadata URL (they rotate)."""
     preset = settings.preset
@@ -51,10 +66,9 @@ def suomifi_provider(settings: SuomiFiSettings, public_hostname: str) -> JsonObj
             "singleLogoutServiceUrl": endpoints.single_logout_url,
             "metadataDescriptorUrl": settings.metadata_urls[preset],
             "useMetadataDescriptorUrl": "true",
-            # Suomi.fi's NameID is transient: the identity code is the stable link key
+            # Suomi.fi's NameID is transient: the identity code (if requested) is the link key
             "nameIDPolicyFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
-            "principalType": "ATTRIBUTE",
-            "principalAttribute": settings.attributes.personal_identity_code,
+            **principal(settings, spec),
             "postBindingAuthnRequest": str(post_request).lower(),
             "postBindingResponse": "true",
             "postBindingLogout": str(post_request).lower(),
