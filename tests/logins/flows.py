@@ -81,7 +81,8 @@ def login(
 ) -> Walk:
     """Authorization code + PKCE through every page Keycloak shows: the password form,
     then the OTP set-up (first login) or the OTP form; ``wrong_code`` posts a code
-    that is not the current one."""
+    that is not the current one. A form shown again after it was posted (Keycloak's
+    answer to a wrong entry) ends the walk with the page's error."""
     walk = Walk()
     verifier, challenge = _pkce()
     state = secrets.token_urlsafe(16)
@@ -95,6 +96,8 @@ def login(
             "nonce": secrets.token_urlsafe(16),
             "code_challenge": challenge,
             "code_challenge_method": "S256",
+            # the realms default to Finnish; this browser prefers English
+            "ui_locales": "en",
         }
     )
     page = session.get(f"{issuer}/protocol/openid-connect/auth?{query}", timeout=60)
@@ -110,14 +113,23 @@ def login(
         if response.status_code != 200:
             walk.result = LoginResult(None, text, response.status_code, forms(text).errors)
             return walk
+        seen = set(walk.steps)
         if (form := _form(text, "username", "password")) is not None and not walk.steps:
             walk.steps.append("password")
             fields = {**form["inputs"], "username": username, "password": password}
-        elif (form := _form(text, "totpSecret")) is not None and authenticator is not None:
+        elif (
+            (form := _form(text, "totpSecret")) is not None
+            and authenticator is not None
+            and ("otp-setup" not in seen)
+        ):
             walk.steps.append("otp-setup")
             authenticator.secret = form["inputs"]["totpSecret"]
             fields = {**form["inputs"], "totp": authenticator.code(), "userLabel": "test phone"}
-        elif (form := _form(text, "otp")) is not None and authenticator is not None:
+        elif (
+            (form := _form(text, "otp")) is not None
+            and authenticator is not None
+            and ("otp" not in seen)
+        ):
             walk.steps.append("otp")
             code = authenticator.code()
             if wrong_code:
