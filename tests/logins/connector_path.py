@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from tests.keycloak.deployment import ImageSet, RunningCity, TestValues, render, run_city
-from tests.logins.conftest import CITY, ENV, SUBSTITUTED_SECRET, LoginCity, secret_env
+from tests.logins.city import CITY, ENV, SUBSTITUTED_SECRET, LoginCity, secret_env
 from tests.realsys.pod_runner import Pod, podman
 from tests.realsys.pulumi_env import copy_checkout
 

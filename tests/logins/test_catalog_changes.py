@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.keycloak.realm_import import differences, export_realm
-from tests.logins.conftest import LoginCity
+from tests.logins.city import LoginCity
 from tests.logins.flows import Authenticator, login
 from tests.logins.withdraw import withdraw_removed
 

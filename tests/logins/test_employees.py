@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.logins.conftest import LoginCity
+from tests.logins.city import LoginCity
 from tests.logins.flows import Authenticator, Walk, login
 
 pytestmark = pytest.mark.logins

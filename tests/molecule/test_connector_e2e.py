@@ -14,10 +14,11 @@ still up, the rendered Keycloak logs an employee in through them (marker
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.logins.conftest import LoginCity
+from tests.logins.city import LoginCity
 from tests.logins.connector_path import DOMAIN_CONTROLLERS, FIRST_USER, Scenario, start_city
 from tests.logins.flows import Authenticator, login
 from tests.molecule import molecule_runner
@@ -93,7 +94,7 @@ def test_employee_logs_in_through_the_connector_path_and_survives_a_dc_failure(
     password = Scenario(pki).read("citya-user-password")
     phone = Authenticator()
 
-    def log_in() -> tuple[list[str], dict[str, object]]:
+    def log_in() -> tuple[list[str], dict[str, Any]]:
         walk = login(
             city.browser(),
             issuer=city.issuer("employees"),
@@ -114,7 +115,7 @@ def test_employee_logs_in_through_the_connector_path_and_survives_a_dc_failure(
         FIRST_USER["given"],
         FIRST_USER["surname"],
     )
-    assert sorted(claims["groups"]) == ["IAM-Admins", "IAM-Users"], claims  # type: ignore[arg-type]
+    assert sorted(claims["groups"]) == ["IAM-Admins", "IAM-Users"], claims
 
     # a domain controller goes away: the connector's HAProxy sends the next bind to the other
     podman("stop", "--time", "0", DOMAIN_CONTROLLERS[0])
