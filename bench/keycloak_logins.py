@@ -21,6 +21,17 @@ stand-in), then:
 
 The load generator runs on the same 2-core machine and competes for CPU: the
 per-CPU-second figure is the fair one there. Needs root and .ci/bootstrap.
+
+    .venv/bin/python bench/keycloak_logins.py --ldap [--connector-path] [--seconds 60]
+
+LDAP-backed logins instead: the employees realm of the demo city rendered from a
+scratch catalog with an AD-shaped directory (tests/logins/city.py), each login
+the password step of Keycloak's form (an LDAP bind as the user, over LDAPS) up
+to the second-factor page (MFA is required there; TOTP codes cannot be reused
+within their 30 s, so the second factor is left out of the rate). Direct to the
+domain controllers, and with ``--connector-path`` also through the connector
+scenario's hub, WireGuard tunnel and HAProxy (tests/molecule/connector_e2e,
+brought up and destroyed by the bench: about 12 minutes more), side by side.
 """
 
 from __future__ import annotations
@@ -33,6 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -42,6 +54,15 @@ from ociam.realms.security import PASSWORD_POLICY  # noqa: E402
 from tests.keycloak.browser import password_login  # noqa: E402
 from tests.keycloak.deployment import ImageSet, TestValues, render, run_city  # noqa: E402
 from tests.keycloak.probe_realm import create_probe_realm  # noqa: E402
+from tests.logins.city import start_direct_city  # noqa: E402
+from tests.logins.connector_path import FIRST_USER, Scenario, start_city  # noqa: E402
+from tests.logins.flows import login  # noqa: E402
+from tests.molecule.molecule_runner import (  # noqa: E402
+    destroy_scenario,
+    ephemeral_directory,
+    run_scenario,
+)
+from tests.realsys.ad_directory import Employee  # noqa: E402
 from tests.realsys.pod_runner import remove_test_objects  # noqa: E402
 from tests.realsys.quantities import cpu_cores, memory_bytes  # noqa: E402
 
@@ -78,6 +99,79 @@ def memory_mb(container: str) -> tuple[float, float]:
     return (used - cache) / 1e6, rss_kb * 1024 / 1e6
 
 
+def password_steps(city: Any, users: list[tuple[str, str]], seconds: float, workers: int) -> float:
+    """Password steps per second that reach the second-factor page (LDAP bind passed)."""
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def step(user: str, password: str) -> bool:
+        walk = login(
+            city.browser(),
+            issuer=city.issuer("employees"),
+            client_id="intranet",
+            redirect_uri="https://dev-intra.demo.example/oauth2/callback",
+            username=user,
+            password=password,
+        )
+        page = walk.result.page if walk.result is not None else ""
+        return walk.steps == ["password"] and "totpSecret" in page
+
+    for user, password in users:  # first logins import the users
+        step(user, password)
+    stop = time.monotonic() + seconds
+
+    def worker(index: int) -> None:
+        n = index
+        while time.monotonic() < stop:
+            ok = step(*users[n % len(users)])
+            n += workers
+            with lock:
+                counts["ok" if ok else "failed"] += 1
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    print(f"    {counts['ok']} in {elapsed:.0f} s ({counts['failed']} failed)")
+    return counts["ok"] / elapsed
+
+
+def ldap_main(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="ociam-bench-ldap-"))
+    people = {f"bench.user{i}": Employee(f"bench.user{i}", "Bench", f"User{i}") for i in range(24)}
+    rates: dict[str, float] = {}
+    city = start_direct_city(work / "direct", people)
+    try:
+        print("keycloak_logins --ldap: direct to the domain controllers")
+        users = [(u, p.password) for u, p in people.items()]
+        rates["direct"] = password_steps(city, users, args.seconds, args.workers)
+    finally:
+        city.close()
+    if args.connector_path:
+        scenario_dir = ROOT / "tests"
+        try:
+            result = run_scenario(scenario_dir, "connector_e2e", destroy=False)
+            if not result.ok:
+                print(result.failure_report(), file=sys.stderr)
+                return 1
+            pki = Scenario(ephemeral_directory(scenario_dir, "connector_e2e") / "pki")
+            joined = start_city(work / "connector", pki)
+            try:
+                print("keycloak_logins --ldap: through hub, tunnel and connector")
+                users = [(FIRST_USER["username"], pki.read("citya-user-password"))]
+                rates["connector path"] = password_steps(joined, users, args.seconds, args.workers)
+            finally:
+                joined.deployment.close()
+        finally:
+            destroy_scenario(scenario_dir, "connector_e2e")
+    for path, rate in rates.items():
+        print(f"  {path:>15}: {rate:.1f} password steps/s with {args.workers} browsers")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="dev")
@@ -86,11 +180,17 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=6)
     parser.add_argument("--users", type=int, default=24)
     parser.add_argument("--rest", type=float, default=60, help="idle seconds before memory")
+    parser.add_argument("--ldap", action="store_true", help="LDAP-backed logins (see above)")
+    parser.add_argument(
+        "--connector-path", action="store_true", help="with --ldap: also through the connector"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("keycloak_logins: must run as root (rootful podman)", file=sys.stderr)
         return 2
     remove_test_objects()
+    if args.ldap:
+        return ldap_main(args)
     work = Path(tempfile.mkdtemp(prefix="ociam-bench-keycloak-"))
     (stack,) = render(work / "rendered", args.env, args.city)
     city = run_city(
