@@ -6,9 +6,12 @@ In order, on one deployment (a module fixture): a staged rollout whose canary pa
 its health gate lets the rest proceed; the version change is in ``preview
 --summary-md``; the backup gate refuses the upgrade while the city has no completed
 Backup and while its last one is too old, ``ociam backup`` creates one and waits, and the
-gate then lets the upgrade through; a staged rollout whose canary fails its health gate
-(an admission policy refuses its new pods) stops before the next wave and leaves that
-city as it was; the restore drill creates its scratch namespace and removes it.
+gate then lets the upgrade through (rolling: Keycloak said a patch bump may roll); a
+staged rollout whose canary is recreated (no distribution to ask Keycloak) and whose new
+pod an admission policy refuses fails its health gate and stops before the next wave,
+which keeps its version and spec; the same recreate without the policy: OnDelete, the
+old pod deleted by ociam, the new one healthy; the restore drill creates its scratch
+namespace and removes it.
 
 What the control plane cannot do, and what stands in: no CloudNativePG operator runs,
 so the tests write the status of Backup and Cluster objects themselves (``phase:
@@ -231,12 +234,22 @@ def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     assert sts["spec"]["updateStrategy"]["type"] == "RollingUpdate"  # Keycloak said so
 
 
+def _no_distributions(tmp_path: Path) -> dict[str, str]:
+    """An ``ociam`` environment without Keycloak distributions: it cannot ask Keycloak
+    whether the version change may roll, so it recreates (the safe choice)."""
+    nothing = tmp_path / "no-distributions"
+    nothing.mkdir(exist_ok=True)
+    return {"OCIAM_CACHE_DIR": str(nothing), "OCIAM_KEYCLOAK_DIST_DIR": str(nothing)}
+
+
 def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) -> None:
     for city in ("porvoo", "kajaani"):
         _completed_backup(deploy, city, "keycloak-db-fresh", hours_ago=1)
     porvoo_before = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo")
     assert porvoo_before is not None
-    # Kajaani's new pods are refused by the API server: its canary never becomes healthy
+    # Kajaani is recreated (no distribution to ask Keycloak): Pulumi's update succeeds
+    # (OnDelete, the old pod stays Ready), ociam deletes the old pod, and the API server
+    # refuses the new one: the health gate sees what Pulumi's await did not
     client = deploy.plane.client
     client.create({
         "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
@@ -264,7 +277,8 @@ def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) 
     try:
         result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--waves",
                               "canary=kajaani,rest=porvoo", "--health-timeout", "25",
-                              "--summary-md", str(summary))  # fmt: skip
+                              "--summary-md", str(summary),
+                              **_no_distributions(tmp_path))  # fmt: skip
     finally:
         _remove_deny_policy(deploy)
     output = result.stdout + result.stderr
@@ -275,6 +289,7 @@ def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) 
     (skipped,) = _lines(result.stdout, "SKIPPED  dev-porvoo")
     assert "wave rest not started: an earlier wave failed (dev-kajaani)" in skipped
     assert "wave rest:" not in result.stderr
+    assert _keycloak_pods(deploy, "kajaani") == []  # the old pod is gone, no new one
     # Porvoo untouched: same version, same spec generation as before the rollout
     porvoo = client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo") or {}
     assert porvoo["metadata"]["generation"] == porvoo_before["metadata"]["generation"]
@@ -282,6 +297,37 @@ def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) 
     text = summary.read_text(encoding="utf-8")
     assert f"canary     dev-kajaani              failed   Keycloak {NEW}" in text, text
     assert f"rest       dev-porvoo               skipped  Keycloak {OLD}" in text, text
+
+
+def _keycloak_pods(deploy: RealDeploy, city: str) -> list[dict[str, Any]]:
+    return deploy.plane.client.list("v1", "Pod", f"iam-{city}",
+                                    "app.kubernetes.io/name=keycloak")  # fmt: skip
+
+
+def test_a_change_keycloak_was_not_asked_about_is_recreated(
+    deploy: RealDeploy, tmp_path: Path
+) -> None:
+    before = {p["metadata"]["uid"] for p in _keycloak_pods(deploy, "porvoo")}
+    assert before
+    result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--waves", "canary=porvoo",
+                          "--health-timeout", "120", **_no_distributions(tmp_path))  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert (
+        f"update-compatibility not run for Keycloak {OLD} -> {NEW}: no Keycloak distribution "
+        f"for {OLD}, {NEW}"
+    ) in result.stdout, output
+    assert f"rollout: RECREATE, OUTAGE: all 1 Keycloak pod(s) stop before {NEW}" in result.stdout
+    assert f"health gate: healthy (Keycloak {NEW})" in result.stdout, output
+    sts = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo") or {}
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
+    # OnDelete replaces nothing by itself: ociam deleted the old pod, the new one is
+    # on the new revision
+    pods = _keycloak_pods(deploy, "porvoo")
+    assert pods and not {p["metadata"]["uid"] for p in pods} & before
+    revisions = {p["metadata"]["labels"]["controller-revision-hash"] for p in pods}
+    assert revisions == {sts["status"]["updateRevision"]}
+    assert _version(deploy, "porvoo") == NEW
 
 
 def test_the_restore_drill_creates_and_removes_its_namespace(deploy: RealDeploy) -> None:

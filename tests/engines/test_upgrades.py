@@ -209,24 +209,32 @@ def test_changed_since_names_version_changes_and_the_outage(tmp_path: Path) -> N
         "18.1-minimal-trixie", "18.2-minimal-trixie"
     )
     demo.write_text(demo.read_text(encoding="utf-8") + "\n" + bumped, encoding="utf-8")
-    git(checkout, "commit", "-q", "-am", "demo: Keycloak 26.7.99, PostgreSQL 18.2")
+    platform = checkout / "stacks/platform/platform.yml"
+    text = platform.read_text(encoding="utf-8")
+    assert "    app_version: 1.30.0\n" in text
+    platform.write_text(text.replace("    app_version: 1.30.0\n", "    app_version: 1.30.1\n"))
+    git(checkout, "commit", "-q", "-am", "demo: Keycloak 26.7.99, PostgreSQL 18.2; CNPG 1.30.1")
     summary = tmp_path / "summary.md"
     run = ociam(
         "preview", "--changed-since", "main", "--engine", "offline", "--env", "dev",
         "--summary-md", str(summary), "--output", "json", root=checkout,
     )  # fmt: skip
     assert run.exit_code == 0, run.output
-    (stack,) = json.loads(run.stdout)["stacks"]
-    lines = stack["upgrade"]
-    assert lines[:2] == [
+    stacks = {s["stack"]: s for s in json.loads(run.stdout)["stacks"]}
+    assert sorted(stacks) == ["dev-demo", "platform/dev"]
+    assert stacks["platform/dev"]["upgrade"] == ["version: cloudnative_pg chart 1.30.0 -> 1.30.1"]
+    lines = stacks["dev-demo"]["upgrade"]
+    assert lines[:3] == [
         "version: Keycloak 26.7.4 -> 26.7.99",
         "version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie",
+        "version: CloudNativePG operator 1.30.0 -> 1.30.1",
     ]
-    assert "update-compatibility not run for Keycloak 26.7.4 -> 26.7.99: no Keycloak " in lines[2]
-    assert lines[3].startswith("rollout: RECREATE, OUTAGE")
+    assert "update-compatibility not run for Keycloak 26.7.4 -> 26.7.99: no Keycloak " in lines[3]
+    assert lines[4].startswith("rollout: RECREATE, OUTAGE")
     text = summary.read_text(encoding="utf-8")
     assert "| `dev-demo` | version: Keycloak 26.7.4 -> 26.7.99 |" in text
     assert "| `dev-demo` | version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie |" in text
+    assert "| `platform/dev` | version: cloudnative_pg chart 1.30.0 -> 1.30.1 |" in text
     assert "[!WARNING]" in text and "**unavailable**" in text
 
 

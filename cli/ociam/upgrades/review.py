@@ -22,13 +22,15 @@ from ociam.engines.base import EngineError, StackRef
 from ociam.profiles import profile
 from ociam.stackrun import Outcome
 from ociam.upgrades.plan import UpgradePlan, make_plan, plan_from_state
-from ociam.upgrades.versions import at_revision, working_tree
+from ociam.upgrades.versions import VersionChange, at_revision, platform_changes, working_tree
 
 
 @dataclass
 class VersionReview:
     root: Path
     plans: dict[StackRef, UpgradePlan] = field(default_factory=dict)
+    #: the platform stacks' chart (operator) version changes
+    charts: dict[StackRef, list[VersionChange]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,6 +55,7 @@ class VersionReview:
         options = server_options()
         for stack in stacks:
             if stack.is_platform:
+                self.charts[stack] = platform_changes(self.root, base)
                 continue
             try:
                 config = load_city(self.root, stack)
@@ -68,4 +71,5 @@ class VersionReview:
 
     def lines(self, outcome: Outcome) -> list[str]:
         plan = self.plans.get(outcome.stack)
-        return plan.lines() if plan else []
+        charts = [f"version: {c.line()}" for c in self.charts.get(outcome.stack, [])]
+        return charts + (plan.lines() if plan else [])

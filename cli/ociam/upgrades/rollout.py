@@ -75,7 +75,7 @@ class UpgradeAwareUp:
             result = self.engine.up(stack)
             if plan.rollout == "recreate":
                 self._recreate(config.namespace)
-            if self.health_gate:
+            if self.health_gate or plan.rollout == "recreate":  # the outage: wait it out
                 timeout = self.health_timeout or config.settings.upgrades.health_timeout_seconds
                 rollout.health = wait_healthy(self.client(), config.namespace, config.slug, timeout)
                 if not rollout.health.healthy:

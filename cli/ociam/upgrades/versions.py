@@ -90,6 +90,32 @@ def from_files(
     return {k: v for k, v in values.items() if v}
 
 
+def chart_versions(platform_yml: Mapping[str, Any]) -> dict[str, str]:
+    """The platform stack's operators and controllers: chart key → app version."""
+    charts = platform_yml.get("charts") or {}
+    return {
+        f"{key} chart": str(chart.get("app_version") or chart.get("version") or "")
+        for key, chart in sorted(charts.items())
+        if isinstance(chart, dict)
+    }
+
+
+def platform_changes(root: Path, commit: str) -> list[VersionChange]:
+    """The chart versions of ``stacks/platform/platform.yml`` from ``commit`` to the tree."""
+    try:
+        before = _load(git_output(root, "show", f"{commit}:./stacks/platform/platform.yml"))
+    except GitError:
+        before = {}
+    path = root / "stacks" / "platform" / "platform.yml"
+    after = _load(path.read_text(encoding="utf-8") if path.is_file() else None)
+    old = chart_versions(before)
+    return [
+        VersionChange(name, old[name], new)
+        for name, new in chart_versions(after).items()
+        if name in old and old[name] != new
+    ]
+
+
 def _load(text: str | None) -> dict[str, Any]:
     data = yaml.safe_load(text) if text else None
     return data if isinstance(data, dict) else {}
