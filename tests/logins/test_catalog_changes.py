@@ -39,12 +39,15 @@ def _login(city: LoginCity, client_id: str, redirect: str, phone: Authenticator,
 
 
 def _without(exported: dict[str, Any], client_id: str) -> dict[str, Any]:
-    """The realm's export without volatile parts and without one client."""
+    """The realm's export without one client (and its entry, empty, among client roles)."""
     copy = dict(exported)
     copy["clients"] = sorted(
         (c for c in exported.get("clients", []) if c["clientId"] != client_id),
         key=lambda c: c["clientId"],
     )
+    roles = dict(exported.get("roles", {}))
+    roles["client"] = {k: v for k, v in roles.get("client", {}).items() if k != client_id}
+    copy["roles"] = roles
     return copy
 
 
