@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ociam.catalog.environment import RolloutWave
 from ociam.engines.base import StackRef
@@ -249,3 +250,40 @@ def test_a_bad_wave_spec_is_bad_input() -> None:
     run = ociam("up", "--engine", "pulumi", "--env", "dev", "--waves", "canary=lahti,rest", "--all")
     assert run.exit_code == 2, run.output
     assert "wave canary: no city 'lahti'" in run.stderr
+
+
+def test_backup_without_a_kubeconfig_is_one_line_and_exit_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    run = ociam("backup", "--env", "dev", "--city", "pori")
+    assert run.exit_code == 1, run.output
+    assert run.stderr.strip().splitlines() == [
+        f"error: kubeconfig: cannot read {tmp_path / 'missing'}: "
+        f"[Errno 2] No such file or directory: '{tmp_path / 'missing'}'"
+    ]
+
+
+def test_backup_of_an_unknown_city_is_bad_input() -> None:
+    run = ociam("backup", "--env", "dev", "--city", "lahti")
+    assert run.exit_code == 2, run.output
+
+
+def test_the_restore_drill_renders_without_a_cluster() -> None:
+    run = ociam("restore-drill", "--env", "prod", "--city", "pori", "--render")
+    assert run.exit_code == 0, run.output
+    docs = [d for d in yaml.safe_load_all(run.stdout) if d]
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in docs]
+    assert kinds == [
+        ("Namespace", "iam-pori-drill"),
+        ("NetworkPolicy", "default-deny"),
+        ("NetworkPolicy", "allow-dns"),
+        ("NetworkPolicy", "postgres-ingress"),
+        ("NetworkPolicy", "postgres-egress"),
+        ("ObjectStore", "keycloak-db-backup"),
+        ("Cluster", "keycloak-db-drill"),
+    ]
+    cluster = docs[-1]["spec"]
+    assert cluster["bootstrap"] == {"recovery": {"source": "origin"}}
+    assert "plugins" not in cluster
+    assert docs[-2]["spec"]["configuration"]["destinationPath"].endswith("/pori")

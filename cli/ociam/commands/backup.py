@@ -62,7 +62,7 @@ def backup(
     The backup gate of `ociam up` counts it once it completed. Exit 0 when it completed,
     1 when it failed or did not complete within --timeout, 2 for bad input.
     """
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from ociam.kube import KubeError
     from ociam.upgrades.backup import (
@@ -98,7 +98,7 @@ def backup(
     except BackupFailed as exc:
         error(f"{invocation.env}-{config.slug}: {exc}")
         raise typer.Exit(EXIT_FAILURE) from None
-    took = age_text((record.stopped_at or now) - now) if record.stopped_at else "?"
+    took = age_text(max((record.stopped_at or now) - now, timedelta(0)))
     typer.echo(f"ok       {invocation.env}-{config.slug:<18} Backup {name} completed ({took})")
 
 
