@@ -31,6 +31,7 @@ MOLECULE_DIR = Path(__file__).resolve().parent
 IMAGE_BUILDER = MOLECULE_DIR / "images" / "build-images.sh"
 CONTAINERS_CONF = MOLECULE_DIR / "containers.conf"
 CACHE_DIR = PROJECT_ROOT / ".cache" / "molecule"
+EPHEMERAL_DIR = CACHE_DIR / "ephemeral"
 VENV_BIN = Path(sys.executable).parent
 SCENARIO_TIMEOUT = 20 * 60
 
@@ -83,6 +84,9 @@ def _environment(report_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
+            # one known place per scenario (Molecule's default is a hashed name under
+            # ~/.ansible/tmp): tests that use the hosts after the run read its PKI there
+            "MOLECULE_EPHEMERAL_DIRECTORY": str(EPHEMERAL_DIR / report_dir.name),
             "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
             "CONTAINERS_CONF": str(CONTAINERS_CONF),
             "OCIAM_MOLECULE_REPORT_DIR": str(report_dir),
@@ -169,6 +173,6 @@ def destroy_scenario(role_dir: Path, scenario: str) -> None:
 
 
 def ephemeral_directory(role_dir: Path, scenario: str) -> Path:
-    """Molecule's ephemeral directory of a scenario (its test PKI and passwords live there
-    while the hosts are up): ~/.cache/molecule/<project directory>/<scenario>."""
-    return Path.home() / ".cache" / "molecule" / role_dir.name / scenario
+    """Molecule's ephemeral directory of a scenario run from here (its test PKI and
+    passwords live there while the hosts are up)."""
+    return EPHEMERAL_DIR / f"{role_dir.name}-{scenario}"
