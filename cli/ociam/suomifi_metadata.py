@@ -4,8 +4,10 @@ Everything in it comes from the same code that renders the realm: the entity ID
 (:func:`ociam.realms.residents.sp_entity_id`), the broker endpoint Keycloak serves
 (``/realms/residents/broker/suomifi/endpoint``, the ACS and SLO URL), and the requested
 attributes, which are exactly the attribute names the realm's broker mappers import
-(:func:`ociam.realms.residents.suomifi_mappers`), so the identity code is requested only
-when the catalog asks for it.
+(:func:`ociam.realms.residents.suomifi_mappers`), plus the broker's principal: the
+personal identity code is the link key (Suomi.fi's NameID is transient, and Keycloak
+refuses a transient NameID as principal), so it is requested always, and stored as a user
+attribute only when the catalog asks for it.
 
 Keys: Suomi.fi takes one certificate, used for both signing and encryption. It is the
 certificate of ``realms.residents.suomifi.signing_key``; that is a Pulumi secret, so
@@ -74,7 +76,8 @@ class CertificateNeeded(MetadataInputError):
 class RequestedAttribute:
     name: str
     friendly_name: str | None
-    user_attribute: str
+    #: where the realm keeps it; None for the link key (the broker's principal) only
+    user_attribute: str | None
 
 
 @dataclass(frozen=True)
@@ -112,16 +115,21 @@ def residents_spec(city: CityConfig) -> ResidentsRealm:
 
 
 def requested_attributes(city: CityConfig) -> tuple[RequestedAttribute, ...]:
-    """Exactly the SAML attributes the rendered realm's broker mappers import."""
-    mappers = residents.suomifi_mappers(city.settings.suomifi, residents_spec(city))
+    """Exactly the SAML attributes the rendered realm uses: those its broker mappers
+    import, then its principal (the link key) if that is an attribute they do not import."""
+    settings, spec = city.settings.suomifi, residents_spec(city)
     found = []
-    for mapper in mappers:
+    for mapper in residents.suomifi_mappers(settings, spec):
         config = mapper["config"]
         if "attribute.name" in config:
             name = str(config["attribute.name"])
             found.append(
                 RequestedAttribute(name, FRIENDLY_NAMES.get(name), config["user.attribute"])
             )
+    broker = residents.suomifi_provider(settings, city.hostnames.public)["config"]
+    principal = broker.get("principalAttribute")
+    if broker["principalType"] == "ATTRIBUTE" and principal not in [a.name for a in found]:
+        found.append(RequestedAttribute(principal, FRIENDLY_NAMES.get(principal), None))
     return tuple(found)
 
 

@@ -129,6 +129,17 @@ def requested(xml_text: str) -> list[tuple[str | None, str | None]]:
     ]
 
 
+def used(realm: dict[str, Any]) -> list[str]:
+    """The attributes the rendered broker uses: imported by its mappers, then its
+    principal (the link key)."""
+    (broker,) = realm["identityProviders"]
+    names = mapped(realm)
+    if broker["config"]["principalType"] == "ATTRIBUTE":
+        principal = broker["config"]["principalAttribute"]
+        names += [] if principal in names else [principal]
+    return names
+
+
 def mapped(realm: dict[str, Any]) -> list[str]:
     return [
         m["config"]["attribute.name"]
@@ -147,14 +158,12 @@ def test_requests_exactly_what_the_realm_maps(
     names = requested(stdout)
     uri = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
     assert {f for _, f in names} == {uri}
-    assert [n for n, _ in names] == mapped(rendered_residents(checkout, tmp_path / "r"))
-    assert ("urn:oid:1.2.246.21" in [n for n, _ in names]) is identity_code
-    # the broker's link key must arrive: an attribute the metadata requests, or the NameID
-    (broker,) = rendered_residents(checkout, tmp_path / "r2")["identityProviders"]
-    if broker["config"]["principalType"] == "ATTRIBUTE":
-        assert broker["config"]["principalAttribute"] in [n for n, _ in names]
-    else:
-        assert broker["config"]["principalType"] == "SUBJECT" and not identity_code
+    realm = rendered_residents(checkout, tmp_path / "r")
+    assert [n for n, _ in names] == used(realm)
+    # the link key (Suomi.fi's NameID is transient) is requested either way; it becomes a
+    # user attribute only when the catalog asks
+    assert "urn:oid:1.2.246.21" in [n for n, _ in names]
+    assert ("urn:oid:1.2.246.21" in mapped(realm)) is identity_code
     assert {"urn:oid:2.5.4.42", "urn:oid:2.5.4.4"} <= {n for n, _ in names}
 
 
@@ -169,8 +178,12 @@ def test_attribute_names_follow_the_environment(
     edit_yaml(checkout / ALL, change)
     code, stdout, stderr = generate(checkout, "--certificate", str(certificate))
     assert code == 0, stderr
-    assert [n for n, _ in requested(stdout)] == ["urn:oid:2.5.4.42.test", "urn:oid:2.5.4.4"]
-    assert [n for n, _ in requested(stdout)] == mapped(rendered_residents(checkout, tmp_path / "r"))
+    assert [n for n, _ in requested(stdout)] == [
+        "urn:oid:2.5.4.42.test",
+        "urn:oid:2.5.4.4",
+        "urn:oid:1.2.246.21",
+    ]
+    assert [n for n, _ in requested(stdout)] == used(rendered_residents(checkout, tmp_path / "r"))
 
 
 def test_json_output(checkout: Path, certificate: Path, tmp_path: Path) -> None:
@@ -184,7 +197,11 @@ def test_json_output(checkout: Path, certificate: Path, tmp_path: Path) -> None:
     assert data["file"] == str(out) and data["xml"] is None
     assert data["entity_id"] == ET.parse(out).getroot().get("entityID")
     assert data["acs_url"].endswith("/realms/residents/broker/suomifi/endpoint")
-    assert data["requested_attributes"] == ["urn:oid:2.5.4.42", "urn:oid:2.5.4.4"]
+    assert data["requested_attributes"] == [
+        "urn:oid:2.5.4.42",
+        "urn:oid:2.5.4.4",
+        "urn:oid:1.2.246.21",
+    ]
     der = x509.load_pem_x509_certificate(certificate.read_bytes()).public_bytes(
         serialization.Encoding.DER
     )

@@ -125,7 +125,7 @@ def build_residents(city: CityConfig, spec: ResidentsRealm) -> RealmFile:
     )
     # usernames are random and nobody has a password: e-mail is no login name here
     realm["loginWithEmailAllowed"] = False
-    realm["identityProviders"] = [residents.suomifi_provider(settings, city.hostnames.public, spec)]
+    realm["identityProviders"] = [residents.suomifi_provider(settings, city.hostnames.public)]
     realm["identityProviderMappers"] = residents.suomifi_mappers(settings, spec)
     realm |= residents.resident_flows().realm_fields()
     realm["browserFlow"] = residents.BROWSER_FLOW

@@ -27,22 +27,7 @@ def sp_entity_id(public_hostname: str) -> str:
     return f"https://{public_hostname}/realms/{REALM}"
 
 
-def principal(settings: SuomiFiSettings, spec: ResidentsRealm) -> JsonObject:
-    """The broker link key. The identity code when the catalog requests it; otherwise
-    Suomi.fi does not send it (the SP metadata does not ask for it), and the only subject
-    left is the transient NameID: each login is then a new account, and the identity code
-    reaches Keycloak nowhere, not even as the link."""
-    if spec.suomifi.request_personal_identity_code:
-        return {
-            "principalType": "ATTRIBUTE",
-            "principalAttribute": settings.attributes.personal_identity_code,
-        }
-    return {"principalType": "SUBJECT"}
-
-
-def suomifi_provider(
-    settings: SuomiFiSettings, public_hostname: str, spec: ResidentsRealm
-) -> JsonObject:
+def suomifi_provider(settings: SuomiFiSettings, public_hostname: str) -> JsonObject:
     """The SAML broker for the environment's preset: signed requests, signed and encrypted
     assertions, certificates reloaded from the metadata URL (they rotate)."""
     preset = settings.preset
@@ -66,9 +51,11 @@ def suomifi_provider(
             "singleLogoutServiceUrl": endpoints.single_logout_url,
             "metadataDescriptorUrl": settings.metadata_urls[preset],
             "useMetadataDescriptorUrl": "true",
-            # Suomi.fi's NameID is transient: the identity code (if requested) is the link key
+            # Suomi.fi's NameID is transient (and Keycloak refuses a transient NameID as
+            # principal): the identity code is the stable link key, requested always
             "nameIDPolicyFormat": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
-            **principal(settings, spec),
+            "principalType": "ATTRIBUTE",
+            "principalAttribute": settings.attributes.personal_identity_code,
             "postBindingAuthnRequest": str(post_request).lower(),
             "postBindingResponse": "true",
             "postBindingLogout": str(post_request).lower(),
@@ -112,6 +99,18 @@ def suomifi_mappers(settings: SuomiFiSettings, spec: ResidentsRealm) -> list[Jso
             "identityProviderMapper": "saml-username-idp-mapper",
             # never the identity code as username: a random one, set once
             "config": {"template": "${ALIAS}.${UUID}", "target": "LOCAL", "syncMode": "IMPORT"},
+        },
+        {
+            "name": "broker username",
+            "identityProviderAlias": SUOMIFI_ALIAS,
+            "identityProviderMapper": "saml-username-idp-mapper",
+            # the name the link and the login events record (else the identity code,
+            # the principal, would be in every event's identity_provider_identity)
+            "config": {
+                "template": "${ALIAS}.${UUID}",
+                "target": "BROKER_USERNAME",
+                "syncMode": "FORCE",
+            },
         },
         importer("given name", names.given_name, "firstName"),
         importer("family name", names.family_name, "lastName"),
