@@ -18,10 +18,20 @@ from typing import Any
 
 import pytest
 
+from tests.keycloak.admin import AdminError
 from tests.keycloak.deployment import OCIAM, SUBSTITUTED_SECRET
 from tests.logins.conftest import CITY, ENV, LoginCity, secret_env
-from tests.logins.resident_login import DS, SAML, SAMLP, XENC, SamlTrace, resident_login
+from tests.logins.resident_login import (
+    DS,
+    SAML,
+    SAMLP,
+    XENC,
+    SamlTrace,
+    decrypt_assertion,
+    resident_login,
+)
 from tests.logins.suomifi_standin import (
+    URI_FORMAT,
     Resident,
     SuomiFiStandIn,
     create_standin,
@@ -34,7 +44,8 @@ pytestmark = pytest.mark.logins
 
 APP = "asiointi"
 KEY_REF, CERT_REF = "suomifiSpKey", "suomifiSpCertificate"
-PIC_OID = "urn:oid:1.2.246.21"
+PIC_OID, GIVEN_OID, SN_OID = "urn:oid:1.2.246.21", "urn:oid:2.5.4.42", "urn:oid:2.5.4.4"
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 
 
 @dataclass
@@ -44,6 +55,7 @@ class Residents:
     resident: Resident
     metadata: str
     work: Path
+    sp_key: bytes
 
     @property
     def redirect_uri(self) -> str:
@@ -96,7 +108,11 @@ def configure(residents: Residents, *, identity_code: bool) -> None:
 
     city.edit_city(change)
     city.rerender()
-    city.apply_realm("residents")
+    try:
+        city.apply_realm("residents")
+    except AdminError as exc:
+        errors = [line for line in city.pod.logs("keycloak").splitlines() if "ERROR" in line]
+        raise AssertionError(f"{exc}\nKeycloak's errors:\n" + "\n".join(errors[-20:])) from None
     out = residents.work / f"sp-metadata-{identity_code}.xml"
     residents.metadata = suomifi_metadata(city, residents.work / "sp.crt", out)
     trust_sp_metadata(city.admin(), residents.standin, residents.metadata)
@@ -114,10 +130,13 @@ def residents(
     login_city.values.values[(SUBSTITUTED_SECRET, secret_env(KEY_REF))] = key_pem.decode()
     login_city.values.values[(SUBSTITUTED_SECRET, secret_env(CERT_REF))] = cert_pem.decode()
     _edit_all(login_city, standin)
-    yield Residents(login_city, standin, resident, "", work)
+    yield Residents(login_city, standin, resident, "", work, key_pem)
 
 
 def login(residents: Residents) -> tuple[Any, SamlTrace]:
+    # the machine is shared: a readiness probe may time out under load, and the
+    # gateway then has no backend (as in a cluster); wait as a retrying browser would
+    residents.city.pod.wait_ready(300)
     browser = residents.city.browser(extra_routes=[residents.standin.route()])
     return resident_login(
         browser,
@@ -129,13 +148,14 @@ def login(residents: Residents) -> tuple[Any, SamlTrace]:
     )
 
 
-def _the_user(residents: Residents) -> dict[str, Any]:
+def _the_user(residents: Residents) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one resident account, and its link to Suomi.fi."""
     admin = residents.city.admin()
     users = admin.get("/residents/users", params={"briefRepresentation": "false"})
     assert len(users) == 1, users
     user: dict[str, Any] = users[0]
-    user["federatedIdentities"] = admin.get(f"/residents/users/{user['id']}/federated-identity")
-    return user
+    (link,) = admin.get(f"/residents/users/{user['id']}/federated-identity")
+    return user, link
 
 
 def _events(residents: Residents) -> list[dict[str, Any]]:
@@ -158,25 +178,51 @@ def check_response_signed_and_encrypted(trace: SamlTrace, residents: Residents) 
     assert "SAMLRequest=" in trace.authn_request_url and "Signature=" in trace.authn_request_url
 
 
+def released_attributes(trace: SamlTrace, residents: Residents) -> dict[str, list[str]]:
+    """The attributes in the (decrypted) assertion, which must itself be signed, with a
+    transient NameID."""
+    (encrypted,) = trace.response_xml().findall(f"{{{SAML}}}EncryptedAssertion")
+    assertion = decrypt_assertion(encrypted, residents.sp_key)
+    assert assertion.tag == f"{{{SAML}}}Assertion"
+    assert assertion.find(f"{{{DS}}}Signature") is not None, "assertion not signed"
+    name_id = assertion.find(f"{{{SAML}}}Subject/{{{SAML}}}NameID")
+    assert name_id is not None and name_id.get("Format") == TRANSIENT
+    found: dict[str, list[str]] = {}
+    for attribute in assertion.iter(f"{{{SAML}}}Attribute"):
+        assert attribute.get("NameFormat") == URI_FORMAT, attribute.attrib
+        values = [v.text or "" for v in attribute.findall(f"{{{SAML}}}AttributeValue")]
+        found[attribute.get("Name", "")] = values
+    return found
+
+
 def test_resident_logs_in_without_identity_code(residents: Residents) -> None:
     configure(residents, identity_code=False)
-    assert PIC_OID not in residents.metadata
+    # requested all the same: the link key (Suomi.fi's NameID is transient)
+    assert PIC_OID in residents.metadata
     result, trace = login(residents)
     assert result.ok, (result.status, result.errors, result.page[:3000])
     claims = result.claims("id_token")
     assert claims["given_name"] == residents.resident.given_name
     assert claims["family_name"] == residents.resident.family_name
     check_response_signed_and_encrypted(trace, residents)
-
     code = residents.resident.personal_identity_code
+    assert released_attributes(trace, residents) == {
+        GIVEN_OID: [residents.resident.given_name],
+        SN_OID: [residents.resident.family_name],
+        PIC_OID: [code],
+    }
+
     assert code not in json.dumps(result.tokens)
     assert code not in json.dumps(result.claims("access_token"))
     assert code not in json.dumps(result.claims("id_token"))
-    user = _the_user(residents)
+    user, link = _the_user(residents)
     assert user["firstName"] == residents.resident.given_name
     assert user["lastName"] == residents.resident.family_name
     assert user["username"].startswith("suomifi.")
     assert code not in json.dumps(user)
+    # Keycloak keeps it only as the link's key, under a random broker username
+    assert link["identityProvider"] == "suomifi" and link["userId"] == code
+    assert link["userName"].startswith("suomifi.") and code not in link["userName"]
     events = _events(residents)
     assert any(e["type"] == "LOGIN" for e in events), events
     assert code not in json.dumps(events)
@@ -188,9 +234,15 @@ def test_resident_identity_code_when_requested(residents: Residents) -> None:
     result, trace = login(residents)
     assert result.ok, (result.status, result.errors, result.page[:3000])
     check_response_signed_and_encrypted(trace, residents)
+    assert released_attributes(trace, residents) == {
+        GIVEN_OID: [residents.resident.given_name],
+        SN_OID: [residents.resident.family_name],
+        PIC_OID: [residents.resident.personal_identity_code],
+    }
     claims = result.claims("id_token")
     assert claims["given_name"] == residents.resident.given_name
     assert claims["family_name"] == residents.resident.family_name
-    user = _the_user(residents)
+    user, link = _the_user(residents)
+    assert link["userId"] == residents.resident.personal_identity_code
     assert user["attributes"]["personalIdentityCode"] == [residents.resident.personal_identity_code]
     assert residents.resident.personal_identity_code not in user["username"]
