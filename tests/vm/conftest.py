@@ -146,8 +146,9 @@ def vm_session(
         plain = Plain(
             answering_ports=answering_ports(machine),
             password_login=password_login(machine, password).returncode == 0,
-            module_loaded="cramfs"
-            in machine.root("modprobe cramfs && lsmod; rmmod cramfs || true"),
+            # squashfs: in Debian's kernel, loads on the plain image (cramfs does not load there)
+            module_loaded="squashfs"
+            in machine.root("modprobe squashfs && lsmod; modprobe -r squashfs || true"),
         )
         yield Session(machine, converge.inventory(machine, workdir), password, plain)
     except VmError as exc:

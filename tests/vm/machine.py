@@ -145,7 +145,8 @@ class Machine:
                       f"{self.console_tail()}")  # fmt: skip
 
     def ssh_argv(self, user: str = ADMIN_USER, extra: Sequence[str] = ()) -> list[str]:
-        return ["ssh", *SSH_OPTIONS, *extra, "-i", str(self.key), "-p", str(self.ssh_port),
+        # ssh keeps the first value of an option: the caller's come before the defaults
+        return ["ssh", *extra, *SSH_OPTIONS, "-i", str(self.key), "-p", str(self.ssh_port),
                 f"{user}@127.0.0.1"]  # fmt: skip
 
     def ssh(
