@@ -135,3 +135,62 @@ def resident_login(
     if tokens.status_code != 200:
         return LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]]), trace
     return LoginResult(tokens.json(), "", 200, []), trace
+
+
+XENC11 = "http://www.w3.org/2009/xmlenc11#"
+_DIGESTS = {
+    "http://www.w3.org/2000/09/xmldsig#sha1": "SHA1",
+    "http://www.w3.org/2001/04/xmlenc#sha256": "SHA256",
+    "http://www.w3.org/2001/04/xmlenc#sha512": "SHA512",
+}
+_MGFS = {f"{XENC11}mgf1sha{n}": f"SHA{n}" for n in ("1", "224", "256", "384", "512")}
+
+
+def _key_transport(encrypted_key: ET.Element, private_key_pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    method = encrypted_key.find(f"{{{XENC}}}EncryptionMethod")
+    assert method is not None
+    algorithm = method.get("Algorithm", "")
+    cipher = encrypted_key.findtext(f"{{{XENC}}}CipherData/{{{XENC}}}CipherValue") or ""
+    wrapped = base64.b64decode("".join(cipher.split()))
+    if algorithm == f"{XENC}rsa-1_5":
+        return key.decrypt(wrapped, padding.PKCS1v15())
+    digest_method = method.find(f"{{{DS}}}DigestMethod")
+    digest = _DIGESTS[digest_method.get("Algorithm", "")] if digest_method is not None else "SHA1"
+    mgf_method = method.find(f"{{{XENC11}}}MGF")
+    mgf = _MGFS[mgf_method.get("Algorithm", "")] if mgf_method is not None else "SHA1"
+    if algorithm not in {f"{XENC}rsa-oaep-mgf1p", f"{XENC11}rsa-oaep"}:
+        raise AssertionError(f"key transport {algorithm} is not modelled")
+    oaep = padding.OAEP(
+        mgf=padding.MGF1(getattr(hashes, mgf)()), algorithm=getattr(hashes, digest)(), label=None
+    )
+    return key.decrypt(wrapped, oaep)
+
+
+def decrypt_assertion(encrypted: ET.Element, private_key_pem: bytes) -> ET.Element:
+    """The Assertion inside an EncryptedAssertion, decrypted with the SP's private key
+    (XML Encryption: RSA key transport, AES-CBC or AES-GCM content)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    data = encrypted.find(f"{{{XENC}}}EncryptedData")
+    encrypted_key = next(encrypted.iter(f"{{{XENC}}}EncryptedKey"), None)
+    assert data is not None and encrypted_key is not None, "no EncryptedData/EncryptedKey"
+    content_key = _key_transport(encrypted_key, private_key_pem)
+    method = data.find(f"{{{XENC}}}EncryptionMethod")
+    algorithm = method.get("Algorithm", "") if method is not None else ""
+    cipher_text = data.findtext(f"{{{XENC}}}CipherData/{{{XENC}}}CipherValue") or ""
+    raw = base64.b64decode("".join(cipher_text.split()))
+    if algorithm.endswith("-gcm"):
+        plain = AESGCM(content_key).decrypt(raw[:12], raw[12:], None)
+    elif algorithm.endswith("-cbc"):
+        decryptor = Cipher(algorithms.AES(content_key), modes.CBC(raw[:16])).decryptor()
+        padded = decryptor.update(raw[16:]) + decryptor.finalize()
+        plain = padded[: -padded[-1]]  # XML Encryption padding: last byte is the count
+    else:
+        raise AssertionError(f"content encryption {algorithm} is not modelled")
+    return ET.fromstring(plain)
