@@ -9,8 +9,6 @@ handed to the realm as the Pulumi secrets ``signing_key`` names.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,8 @@ from typing import Any
 import pytest
 
 from tests.keycloak.admin import AdminError
-from tests.keycloak.deployment import OCIAM, SUBSTITUTED_SECRET
-from tests.logins.conftest import CITY, ENV, LoginCity, secret_env
+from tests.keycloak.deployment import SUBSTITUTED_SECRET
+from tests.logins.city import CITY, ENV, LoginCity, secret_env
 from tests.logins.resident_login import (
     DS,
     SAML,
@@ -76,17 +74,9 @@ def _edit_all(city: LoginCity, standin: SuomiFiStandIn) -> None:
 
 def suomifi_metadata(city: LoginCity, certificate: Path, out: Path) -> str:
     """``ociam suomifi-metadata`` on the scratch catalog, as a platform engineer runs it."""
-    result = subprocess.run(
-        [
-            *(str(OCIAM), "suomifi-metadata", "--env", ENV, "--city", CITY),
-            *("--certificate", str(certificate), "--out", str(out)),
-        ],
-        cwd=city.checkout,
-        env={**os.environ, "OCIAM_ROOT": str(city.checkout)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+    result = city.ociam(
+        *("suomifi-metadata", "--env", ENV, "--city", CITY),
+        *("--certificate", str(certificate), "--out", str(out)),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return out.read_text(encoding="utf-8")
@@ -134,9 +124,6 @@ def residents(
 
 
 def login(residents: Residents) -> tuple[Any, SamlTrace]:
-    # the machine is shared: a readiness probe may time out under load, and the
-    # gateway then has no backend (as in a cluster); wait as a retrying browser would
-    residents.city.pod.wait_ready(300)
     browser = residents.city.browser(extra_routes=[residents.standin.route()])
     return resident_login(
         browser,
