@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -309,6 +310,22 @@ class SuomiFiSettings(StrictModel):
         default="redirect",
         description="Binding of the signed AuthnRequest; responses always come by HTTP-POST",
     )
+
+    @field_validator("metadata_urls")
+    @classmethod
+    def _metadata_over_https(cls, urls: dict[SuomiFiPreset, str]) -> dict[SuomiFiPreset, str]:
+        # Keycloak loads Suomi.fi's signing certificates from these URLs: over plain http
+        # anyone on the path could swap in their own. Plain http only to the pod's own
+        # listener (a stand-in IdP realm in tests), never for the production preset.
+        for preset, url in urls.items():
+            parts = urlsplit(url)
+            local = parts.scheme == "http" and parts.hostname in {"localhost", "127.0.0.1"}
+            if parts.scheme != "https" and not (local and preset != "production"):
+                raise ValueError(
+                    f"metadata_urls.{preset}: '{url}' must be an https URL (Keycloak loads "
+                    "Suomi.fi's signing certificates from it)"
+                )
+        return urls
 
     @model_validator(mode="after")
     def _preset_defined(self) -> SuomiFiSettings:
