@@ -42,8 +42,9 @@ def suomifi_metadata(
 
     Entity ID, broker endpoint (ACS HTTP-POST, SLO), transient NameID, signed
     requests and assertions, one certificate for signing and encryption, and the
-    requested attributes: exactly those the realm maps (the personal identity code
-    only with request_personal_identity_code: true). Exit 2 names what is missing.
+    requested attributes: exactly those the realm uses (the personal identity code
+    always: it is the broker's link key; stored on the user only with
+    request_personal_identity_code: true). Exit 2 names what is missing.
     """
     from ociam import suomifi_metadata as metadata
     from ociam.fileio import write_text_atomic
