@@ -79,6 +79,75 @@ def _pkce() -> tuple[str, str]:
     return verifier, challenge.decode()
 
 
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """The application's half of authorization code + PKCE S256: where it sends the
+    browser, and the code-for-tokens exchange when the browser comes back."""
+
+    issuer: str
+    client_id: str
+    redirect_uri: str
+    verifier: str
+    state: str
+    query: str
+
+    @classmethod
+    def new(
+        cls, issuer: str, client_id: str, redirect_uri: str, scope: str = "openid", **extra: str
+    ) -> AuthorizationRequest:
+        verifier, challenge = _pkce()
+        state = secrets.token_urlsafe(16)
+        query = urlencode(
+            {
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": scope,
+                "state": state,
+                "nonce": secrets.token_urlsafe(16),
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+                **extra,
+            }
+        )
+        return cls(issuer, client_id, redirect_uri, verifier, state, query)
+
+    @property
+    def url(self) -> str:
+        return f"{self.issuer}/protocol/openid-connect/auth?{self.query}"
+
+    def finish(
+        self,
+        session: requests.Session,
+        response: requests.Response,
+        client_secret: str | None = None,
+    ) -> LoginResult:
+        """Tokens for the code ``response`` redirects to, or what Keycloak showed instead."""
+        location = response.headers.get("Location", "")
+        if response.status_code not in {302, 303} or not location.startswith(self.redirect_uri):
+            return LoginResult(
+                None, response.text, response.status_code, forms(response.text).errors
+            )
+        params = parse_qs(urlsplit(location).query)
+        if params.get("state") != [self.state] or "code" not in params:
+            return LoginResult(None, location, response.status_code, [f"bad redirect {location}"])
+        token_request = {
+            "grant_type": "authorization_code",
+            "code": params["code"][0],
+            "redirect_uri": self.redirect_uri,
+            "client_id": self.client_id,
+            "code_verifier": self.verifier,
+        }
+        if client_secret is not None:
+            token_request["client_secret"] = client_secret
+        tokens = session.post(
+            f"{self.issuer}/protocol/openid-connect/token", data=token_request, timeout=60
+        )
+        if tokens.status_code != 200:
+            return LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]])
+        return LoginResult(tokens.json(), "", 200, [])
+
+
 def password_login(
     session: requests.Session,
     *,
@@ -91,21 +160,8 @@ def password_login(
     scope: str = "openid",
 ) -> LoginResult:
     """Authorization code + PKCE S256 through Keycloak's own login form."""
-    verifier, challenge = _pkce()
-    state = secrets.token_urlsafe(16)
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "scope": scope,
-            "state": state,
-            "nonce": secrets.token_urlsafe(16),
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    page = session.get(f"{issuer}/protocol/openid-connect/auth?{query}", timeout=60)
+    request = AuthorizationRequest.new(issuer, client_id, redirect_uri, scope)
+    page = session.get(request.url, timeout=60)
     login_forms = [
         f for f in forms(page.text).forms if "username" in f["inputs"] or f["id"] == "kc-form-login"
     ]
@@ -114,22 +170,4 @@ def password_login(
     form = login_forms[0]
     fields = {**form["inputs"], "username": username, "password": password}
     answer = session.post(form["action"], data=fields, allow_redirects=False, timeout=60)
-    location = answer.headers.get("Location", "")
-    if answer.status_code not in {302, 303} or not location.startswith(redirect_uri):
-        return LoginResult(None, answer.text, answer.status_code, forms(answer.text).errors)
-    params = parse_qs(urlsplit(location).query)
-    if params.get("state") != [state] or "code" not in params:
-        return LoginResult(None, location, answer.status_code, [f"bad redirect {location}"])
-    token_request = {
-        "grant_type": "authorization_code",
-        "code": params["code"][0],
-        "redirect_uri": redirect_uri,
-        "client_id": client_id,
-        "code_verifier": verifier,
-    }
-    if client_secret is not None:
-        token_request["client_secret"] = client_secret
-    tokens = session.post(f"{issuer}/protocol/openid-connect/token", data=token_request, timeout=60)
-    if tokens.status_code != 200:
-        return LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]])
-    return LoginResult(tokens.json(), "", 200, [])
+    return request.finish(session, answer, client_secret)

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from tests.keycloak.browser import LoginResult, _pkce, forms
+from tests.keycloak.browser import AuthorizationRequest, LoginResult, forms
 
 #: Keycloak's TOTP policy as the realm renders it (HmacSHA1, 6 digits, 30 s)
 PERIOD = 30
@@ -84,23 +82,9 @@ def login(
     that is not the current one. A form shown again after it was posted (Keycloak's
     answer to a wrong entry) ends the walk with the page's error."""
     walk = Walk()
-    verifier, challenge = _pkce()
-    state = secrets.token_urlsafe(16)
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "scope": "openid",
-            "state": state,
-            "nonce": secrets.token_urlsafe(16),
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-            # the realms default to Finnish; this browser prefers English
-            "ui_locales": "en",
-        }
-    )
-    page = session.get(f"{issuer}/protocol/openid-connect/auth?{query}", timeout=60)
+    # the realms default to Finnish; this browser prefers English
+    request = AuthorizationRequest.new(issuer, client_id, redirect_uri, ui_locales="en")
+    page = session.get(request.url, timeout=60)
     response: requests.Response = page
     for _ in range(6):
         text = response.text
@@ -139,25 +123,5 @@ def login(
             walk.result = LoginResult(None, text, response.status_code, forms(text).errors)
             return walk
         response = session.post(form["action"], data=fields, allow_redirects=False, timeout=60)
-    location = response.headers.get("Location", "")
-    params = parse_qs(urlsplit(location).query)
-    if params.get("state") != [state] or "code" not in params:
-        walk.result = LoginResult(
-            None, location, response.status_code, [f"bad redirect {location}"]
-        )
-        return walk
-    token_request = {
-        "grant_type": "authorization_code",
-        "code": params["code"][0],
-        "redirect_uri": redirect_uri,
-        "client_id": client_id,
-        "code_verifier": verifier,
-    }
-    if client_secret is not None:
-        token_request["client_secret"] = client_secret
-    tokens = session.post(f"{issuer}/protocol/openid-connect/token", data=token_request, timeout=60)
-    if tokens.status_code != 200:
-        walk.result = LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]])
-    else:
-        walk.result = LoginResult(tokens.json(), "", 200, [])
+    walk.result = request.finish(session, response, client_secret)
     return walk

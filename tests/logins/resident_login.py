@@ -11,14 +11,13 @@ is kept so that the test can see what Suomi.fi's side sent.
 from __future__ import annotations
 
 import base64
-import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
-from tests.keycloak.browser import LoginResult, _pkce, forms
+from tests.keycloak.browser import AuthorizationRequest, LoginResult, forms
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -84,23 +83,8 @@ def resident_login(
 ) -> tuple[LoginResult, SamlTrace]:
     """Authorization code + PKCE S256 through the realm's Suomi.fi broker."""
     trace = SamlTrace()
-    verifier, challenge = _pkce()
-    state = secrets.token_urlsafe(16)
-    query = urlencode(
-        {
-            "client_id": client_id,
-            "redirect_uri": redirect_uri,
-            "response_type": "code",
-            "scope": scope,
-            "state": state,
-            "nonce": secrets.token_urlsafe(16),
-            "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        }
-    )
-    first = session.get(
-        f"{issuer}/protocol/openid-connect/auth?{query}", allow_redirects=False, timeout=60
-    )
+    request = AuthorizationRequest.new(issuer, client_id, redirect_uri, scope)
+    first = session.get(request.url, allow_redirects=False, timeout=60)
     page = _follow(session, first, redirect_uri, trace)
     # the AuthnRequest by HTTP-POST binding (request_binding: post) is an auto-POST form too
     if page.status_code == 200 and "SAMLRequest" in page.text:
@@ -114,27 +98,9 @@ def resident_login(
     answer = _follow(session, answer, redirect_uri, trace)
     while answer.status_code == 200 and "SAMLResponse" in answer.text:
         answer = _auto_post(session, answer, redirect_uri, trace)
-    location = answer.headers.get("Location", "")
-    if answer.status_code not in {302, 303} or not location.startswith(redirect_uri):
+    if answer.status_code not in {302, 303}:
         trace.pages.append(answer.text)
-        return LoginResult(None, answer.text, answer.status_code, forms(answer.text).errors), trace
-    params = parse_qs(urlsplit(location).query)
-    if params.get("state") != [state] or "code" not in params:
-        return LoginResult(None, location, answer.status_code, [f"bad redirect {location}"]), trace
-    tokens = session.post(
-        f"{issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": params["code"][0],
-            "redirect_uri": redirect_uri,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-        timeout=60,
-    )
-    if tokens.status_code != 200:
-        return LoginResult(None, tokens.text, tokens.status_code, [tokens.text[:500]]), trace
-    return LoginResult(tokens.json(), "", 200, []), trace
+    return request.finish(session, answer), trace
 
 
 XENC11 = "http://www.w3.org/2009/xmlenc11#"
