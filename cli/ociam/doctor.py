@@ -16,8 +16,6 @@ What a real deploy (``--engine pulumi``) needs, checked as the engine would meet
 
 from __future__ import annotations
 
-import base64
-import http.client
 import importlib.metadata
 import json
 import os
@@ -26,18 +24,22 @@ import shutil
 import ssl
 import subprocess
 import sys
-import tempfile
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ociam.catalog import CatalogError, load_environment
 from ociam.engines.base import EngineError
+from ociam.kube import (
+    KubeClient,
+    KubeconfigError,
+    KubeContext,
+    KubeError,
+    kubeconfig_paths,
+    load_kube_context,
+)
 
 #: the Automation API needs a CLI at least this new (pulumi>=3.200 Python SDK); the
 #: installed SDK's own version raises the bar (see ``minimum_pulumi_cli``)
@@ -245,95 +247,8 @@ def check_plugins(
 # ---------------------------------------------------------------- the cluster
 
 
-class KubeconfigError(Exception):
-    """The kubeconfig does not say how to reach a cluster."""
-
-
-@dataclass(frozen=True)
-class KubeContext:
-    """The current context of a kubeconfig: where and who, as the provider reads it."""
-
-    name: str
-    server: str
-    ca_pem: bytes | None = None
-    insecure: bool = False
-    cert_pem: bytes | None = None
-    key_pem: bytes | None = None
-    token: str | None = field(default=None, repr=False)
-    #: exec or auth-provider credentials: only kubectl (client-go) can run them
-    plugin: bool = False
-
-
-def _merged(paths: list[Path]) -> tuple[str, dict[str, tuple[Path, dict[str, Any]]]]:
-    """kubectl's merge of KUBECONFIG files: the first current-context and the first entry
-    of each name win; entries keep the file they came from (relative paths)."""
-    current = ""
-    entries: dict[str, tuple[Path, dict[str, Any]]] = {}
-    for path in paths:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeconfigError(f"cannot read {path}: {exc}") from None
-        if not isinstance(data, dict):
-            raise KubeconfigError(f"{path} is not a kubeconfig")
-        current = current or str(data.get("current-context") or "")
-        for section, key in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
-            for item in data.get(section) or []:
-                if isinstance(item, dict) and "name" in item:
-                    entry = item.get(key) or {}
-                    entries.setdefault(f"{section}/{item['name']}", (path, entry))
-    return current, entries
-
-
-def _file_or_data(entry: dict[str, Any], base: Path, key: str) -> bytes | None:
-    if entry.get(f"{key}-data"):
-        return base64.b64decode(str(entry[f"{key}-data"]))
-    if entry.get(key):
-        return (base.parent / str(entry[key])).expanduser().read_bytes()
-    return None
-
-
-def load_kube_context(paths: list[Path]) -> KubeContext:
-    """The current context of the merged kubeconfig files; KubeconfigError naming what
-    is missing."""
-    current, entries = _merged(paths)
-    where = ", ".join(map(str, paths))
-    if not current:
-        raise KubeconfigError(f"no current context in {where}")
-    if f"contexts/{current}" not in entries:
-        raise KubeconfigError(f"context '{current}' is not defined in {where}")
-    context = entries[f"contexts/{current}"][1]
-    cluster_path, cluster = entries.get(f"clusters/{context.get('cluster')}", (paths[0], {}))
-    user_path, user = entries.get(f"users/{context.get('user')}", (paths[0], {}))
-    if not cluster.get("server"):
-        raise KubeconfigError(f"context '{current}': its cluster has no server in {where}")
-    try:
-        token_file = user.get("tokenFile")
-        token = user.get("token") or (
-            (user_path.parent / str(token_file)).expanduser().read_text().strip()
-            if token_file
-            else None
-        )
-        return KubeContext(
-            name=current,
-            server=str(cluster["server"]),
-            ca_pem=_file_or_data(cluster, cluster_path, "certificate-authority"),
-            insecure=bool(cluster.get("insecure-skip-tls-verify")),
-            cert_pem=_file_or_data(user, user_path, "client-certificate"),
-            key_pem=_file_or_data(user, user_path, "client-key"),
-            token=str(token) if token else None,
-            plugin=bool(user.get("exec") or user.get("auth-provider")),
-        )
-    except OSError as exc:
-        raise KubeconfigError(f"context '{current}': cannot read {exc.filename}") from None
-
-
-class KubeRequestError(Exception):
-    """The API server answered with an error status (``status``) or could not be asked."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
+#: the API server answered with an error status (``.status``) or could not be asked
+KubeRequestError = KubeError
 
 
 #: GET a path of the API; the decoded JSON answer
@@ -342,47 +257,8 @@ KubeGetter = Callable[[str], Any]
 
 def direct_getter(context: KubeContext, timeout: float = 5.0) -> KubeGetter:
     """GETs with the kubeconfig's own credentials (client certificate or token)."""
-    url = urllib.parse.urlsplit(context.server)
-    if context.insecure:
-        tls = ssl._create_unverified_context()  # the kubeconfig asks for it
-    else:
-        tls = ssl.create_default_context(cadata=context.ca_pem.decode() if context.ca_pem else None)
-    if context.cert_pem and context.key_pem:
-        # ssl loads a certificate chain from files only: private, removed at once
-        with tempfile.TemporaryDirectory(prefix="ociam-doctor-") as scratch:
-            cert, key = Path(scratch) / "client.crt", Path(scratch) / "client.key"
-            for path, content in ((cert, context.cert_pem), (key, context.key_pem)):
-                path.touch(mode=0o600)
-                path.write_bytes(content)
-            tls.load_cert_chain(cert, key)
-    headers = {"Accept": "application/json"}
-    if context.token:
-        headers["Authorization"] = f"Bearer {context.token}"
-
-    def get(path: str) -> Any:
-        if url.scheme == "https":
-            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-                url.hostname or "", url.port or 443, timeout=timeout, context=tls
-            )
-        else:
-            connection = http.client.HTTPConnection(
-                url.hostname or "", url.port or 80, timeout=timeout
-            )
-        try:
-            connection.request("GET", url.path.rstrip("/") + path, headers=headers)
-            response = connection.getresponse()
-            body = response.read()
-        except (OSError, http.client.HTTPException) as exc:
-            raise KubeRequestError(str(exc) or type(exc).__name__) from None
-        finally:
-            connection.close()
-        if response.status >= 400:
-            raise KubeRequestError(
-                f"{response.status} {response.reason} for {path}", response.status
-            )
-        return json.loads(body)
-
-    return get
+    client = KubeClient.from_context(context, timeout)
+    return lambda path: client.request("GET", path)
 
 
 def kubectl_getter(kubectl: str, run: Runner) -> KubeGetter:
@@ -403,9 +279,7 @@ def probe_cluster(
 ) -> tuple[Check, KubeGetter | None]:
     """The kubeconfig check, and a way to ask the cluster when it answered."""
     needed = "ociam up/destroy/refresh against a cluster"
-    paths = [Path(p) for p in environ.get("KUBECONFIG", "").split(os.pathsep) if p] or [
-        Path(environ.get("HOME", "~")).expanduser() / ".kube" / "config"
-    ]
+    paths = kubeconfig_paths(environ)
     existing = [p for p in paths if p.is_file()]
     if not existing:
         return Check(

@@ -9,6 +9,7 @@ named as such.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -16,11 +17,11 @@ import ssl
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ociam.doctor import KubeconfigError, load_kube_context
+import yaml
 
 
 class KubeError(Exception):
@@ -32,11 +33,95 @@ class KubeError(Exception):
 
 
 def kubeconfig_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """The files of ``KUBECONFIG``, else ``$HOME/.kube/config``, as kubectl reads them."""
     environ = os.environ if environ is None else environ
     value = environ.get("KUBECONFIG", "")
     if value:
         return [Path(p).expanduser() for p in value.split(os.pathsep) if p]
-    return [Path.home() / ".kube" / "config"]
+    return [Path(environ.get("HOME", "~")).expanduser() / ".kube" / "config"]
+
+
+class KubeconfigError(Exception):
+    """The kubeconfig does not say how to reach a cluster."""
+
+
+@dataclass(frozen=True)
+class KubeContext:
+    """The current context of a kubeconfig: where and who, as the provider reads it."""
+
+    name: str
+    server: str
+    ca_pem: bytes | None = None
+    insecure: bool = False
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    token: str | None = field(default=None, repr=False)
+    #: exec or auth-provider credentials: only kubectl (client-go) can run them
+    plugin: bool = False
+
+
+def _merged(paths: list[Path]) -> tuple[str, dict[str, tuple[Path, dict[str, Any]]]]:
+    """kubectl's merge of KUBECONFIG files: the first current-context and the first entry
+    of each name win; entries keep the file they came from (relative paths)."""
+    current = ""
+    entries: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for path in paths:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise KubeconfigError(f"cannot read {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise KubeconfigError(f"{path} is not a kubeconfig")
+        current = current or str(data.get("current-context") or "")
+        for section, key in (("contexts", "context"), ("clusters", "cluster"), ("users", "user")):
+            for item in data.get(section) or []:
+                if isinstance(item, dict) and "name" in item:
+                    entry = item.get(key) or {}
+                    entries.setdefault(f"{section}/{item['name']}", (path, entry))
+    return current, entries
+
+
+def _file_or_data(entry: dict[str, Any], base: Path, key: str) -> bytes | None:
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(str(entry[f"{key}-data"]))
+    if entry.get(key):
+        return (base.parent / str(entry[key])).expanduser().read_bytes()
+    return None
+
+
+def load_kube_context(paths: list[Path]) -> KubeContext:
+    """The current context of the merged kubeconfig files; KubeconfigError naming what
+    is missing."""
+    current, entries = _merged(paths)
+    where = ", ".join(map(str, paths))
+    if not current:
+        raise KubeconfigError(f"no current context in {where}")
+    if f"contexts/{current}" not in entries:
+        raise KubeconfigError(f"context '{current}' is not defined in {where}")
+    context = entries[f"contexts/{current}"][1]
+    cluster_path, cluster = entries.get(f"clusters/{context.get('cluster')}", (paths[0], {}))
+    user_path, user = entries.get(f"users/{context.get('user')}", (paths[0], {}))
+    if not cluster.get("server"):
+        raise KubeconfigError(f"context '{current}': its cluster has no server in {where}")
+    try:
+        token_file = user.get("tokenFile")
+        token = user.get("token") or (
+            (user_path.parent / str(token_file)).expanduser().read_text().strip()
+            if token_file
+            else None
+        )
+        return KubeContext(
+            name=current,
+            server=str(cluster["server"]),
+            ca_pem=_file_or_data(cluster, cluster_path, "certificate-authority"),
+            insecure=bool(cluster.get("insecure-skip-tls-verify")),
+            cert_pem=_file_or_data(user, user_path, "client-certificate"),
+            key_pem=_file_or_data(user, user_path, "client-key"),
+            token=str(token) if token else None,
+            plugin=bool(user.get("exec") or user.get("auth-provider")),
+        )
+    except OSError as exc:
+        raise KubeconfigError(f"context '{current}': cannot read {exc.filename}") from None
 
 
 def resource_path(api_version: str, plural: str, namespace: str | None, name: str = "") -> str:
@@ -64,6 +149,11 @@ class KubeClient:
                 f"kubeconfig context '{context.name}' logs in through a credential plugin, "
                 "which ociam cannot run; use a context with a client certificate or token"
             )
+        return cls.from_context(context)
+
+    @classmethod
+    def from_context(cls, context: KubeContext, timeout: float = 15.0) -> KubeClient:
+        """A client with the context's own credentials (client certificate or token)."""
         tls: ssl.SSLContext | None = None
         if context.server.startswith("https"):
             if context.insecure:
@@ -78,7 +168,7 @@ class KubeClient:
                         path.touch(mode=0o600)
                         path.write_bytes(content)
                     tls.load_cert_chain(cert, key)
-        return cls(context.server, tls, context.token)
+        return cls(context.server, tls, context.token, timeout)
 
     def request(
         self,

@@ -31,9 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.realsys.images import INPUTS_LABEL, _inputs_hash, _work_dir, log, toolchain
+from tests.realsys.images import build_package_image, inputs_hash, toolchain
 from tests.realsys.pod_runner import TEST_LABEL, PodError, podman
-from tests.realsys.rootfs import apt_mirrors, debootstrap, image_label, podman_import
 from tests.realsys.tls import TestCA
 
 OPENLDAP_IMAGE = "localhost/ociam-openldap"
@@ -105,30 +104,16 @@ def openldap_tag() -> str:
 def build_openldap(force: bool = False) -> str:
     """The slapd image (Debian's package, debootstrapped from this machine's mirror)."""
     settings = toolchain()["openldap_image"]
-    tag = openldap_tag()
-    inputs = _inputs_hash(settings, _ENTRYPOINT)
-    if not force and image_label(tag, INPUTS_LABEL) == inputs:
-        log(f"{tag} is up to date (inputs {inputs})")
-        return tag
-    log(f"building {tag} ({settings['server_package']}, {inputs})")
-    work = _work_dir()
-    try:
-        rootfs = work / "rootfs"
-        debootstrap(
-            settings["suite"], rootfs, [settings["server_package"], "ldap-utils"], apt_mirrors()
-        )
-        shutil.rmtree(rootfs / "var/lib/ldap", ignore_errors=True)
-        (rootfs / "var/lib/ldap").mkdir()
-        podman_import(
-            rootfs,
-            tag,
-            ["ENV LANG=C.UTF-8", "EXPOSE 636", f"LABEL {INPUTS_LABEL}={inputs}"],
-            f"ociam OpenLDAP (AD-shaped) test image (inputs {inputs})",
-        )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    log(f"built {tag}")
-    return tag
+    return build_package_image(
+        openldap_tag(),
+        inputs_hash(settings, _ENTRYPOINT),
+        suite=settings["suite"],
+        packages=[settings["server_package"], "ldap-utils"],
+        empty_dirs=["var/lib/ldap"],
+        changes=["ENV LANG=C.UTF-8", "EXPOSE 636"],
+        description="ociam OpenLDAP (AD-shaped) test image",
+        force=force,
+    )
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,7 +151,8 @@ def keycloak_dist(pinned: str) -> KeycloakDist:
 # --- building ----------------------------------------------------------------
 
 
-def _inputs_hash(*parts: object) -> str:
+def inputs_hash(*parts: object) -> str:
+    """What an image is built from: this module (the recipes) and ``parts`` (pins)."""
     digest = hashlib.sha256(Path(__file__).read_bytes())
     digest.update(repr(parts).encode())
     return digest.hexdigest()[:16]
@@ -188,7 +189,7 @@ def _unpack_keycloak(dist: KeycloakDist, rootfs: Path) -> None:
 
 def build_keycloak(dist: KeycloakDist, force: bool = False) -> str:
     settings = toolchain()["keycloak_image"]
-    inputs = _inputs_hash(settings, dist.version, dist.sha512)
+    inputs = inputs_hash(settings, dist.version, dist.sha512)
     if not force and image_label(dist.tag, INPUTS_LABEL) == inputs:
         log(f"{dist.tag} is up to date (inputs {inputs})")
         return dist.tag
@@ -238,39 +239,63 @@ def postgresql_tag() -> str:
     return f"{POSTGRESQL_IMAGE}:{package.rsplit('-', 1)[-1]}"
 
 
-def build_postgresql(force: bool = False) -> str:
-    settings = toolchain()["postgresql_image"]
-    tag = postgresql_tag()
-    inputs = _inputs_hash(settings)
+def build_package_image(
+    tag: str,
+    inputs: str,
+    *,
+    suite: str,
+    packages: Sequence[str],
+    empty_dirs: Sequence[str],
+    changes: Sequence[str],
+    description: str,
+    force: bool = False,
+) -> str:
+    """An image of Debian ``packages`` (debootstrapped from this machine's mirror), its
+    ``empty_dirs`` emptied (the packages' own data is not used), labelled with ``inputs``;
+    kept when an image with the same inputs exists."""
     if not force and image_label(tag, INPUTS_LABEL) == inputs:
         log(f"{tag} is up to date (inputs {inputs})")
         return tag
-    log(f"building {tag} ({settings['server_package']}, {inputs})")
+    log(f"building {tag} ({', '.join(packages)}, {inputs})")
     work = _work_dir()
     try:
         rootfs = work / "rootfs"
-        debootstrap(settings["suite"], rootfs, [settings["server_package"]], apt_mirrors())
-        # the package's own cluster is not used: the fixture runs initdb in a volume
-        shutil.rmtree(rootfs / "var/lib/postgresql", ignore_errors=True)
-        (rootfs / "var/lib/postgresql").mkdir()
-        major = settings["server_package"].rsplit("-", 1)[-1]
+        debootstrap(suite, rootfs, list(packages), apt_mirrors())
+        for directory in empty_dirs:
+            shutil.rmtree(rootfs / directory, ignore_errors=True)
+            (rootfs / directory).mkdir()
         podman_import(
             rootfs,
             tag,
-            [
-                f"ENV PATH=/usr/lib/postgresql/{major}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "ENV LANG=C.UTF-8",
-                "USER postgres",
-                "EXPOSE 5432",
-                f"LABEL {INPUTS_LABEL}={inputs}",
-                f"LABEL ociam.postgresql.major={major}",
-            ],
-            f"ociam PostgreSQL {major} test image (inputs {inputs})",
+            [*changes, f"LABEL {INPUTS_LABEL}={inputs}"],
+            f"{description} (inputs {inputs})",
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     log(f"built {tag}")
     return tag
+
+
+def build_postgresql(force: bool = False) -> str:
+    settings = toolchain()["postgresql_image"]
+    major = settings["server_package"].rsplit("-", 1)[-1]
+    return build_package_image(
+        postgresql_tag(),
+        inputs_hash(settings),
+        suite=settings["suite"],
+        packages=[settings["server_package"]],
+        # the package's own cluster is not used: the fixture runs initdb in a volume
+        empty_dirs=["var/lib/postgresql"],
+        changes=[
+            f"ENV PATH=/usr/lib/postgresql/{major}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "ENV LANG=C.UTF-8",
+            "USER postgres",
+            "EXPOSE 5432",
+            f"LABEL ociam.postgresql.major={major}",
+        ],
+        description=f"ociam PostgreSQL {major} test image",
+        force=force,
+    )
 
 
 def keycloak_dists() -> list[KeycloakDist]:
