@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -116,6 +116,19 @@ def ensure_images() -> None:
         )
 
 
+def _molecule(role_dir: Path, report_dir: Path, sink: IO[str], *args: str) -> int:
+    """``molecule ARGS`` in the role directory, its output to ``sink``."""
+    return subprocess.run(
+        [str(VENV_BIN / "molecule"), *args],
+        cwd=role_dir,
+        env=_environment(report_dir),
+        stdout=sink,
+        stderr=subprocess.STDOUT,
+        timeout=SCENARIO_TIMEOUT,
+        check=False,
+    ).returncode
+
+
 def run_scenario(
     role_dir: Path, scenario: str = "default", *, destroy: bool = True
 ) -> ScenarioResult:
@@ -133,21 +146,8 @@ def run_scenario(
     # Streamed to the log file, so that a long run can be followed with tail -f.
     with log.open("w") as sink:
         try:
-            returncode = subprocess.run(
-                [
-                    str(VENV_BIN / "molecule"),
-                    "test",
-                    "-s",
-                    scenario,
-                    *([] if destroy else ["--destroy", "never"]),
-                ],
-                cwd=role_dir,
-                env=_environment(report_dir),
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                timeout=SCENARIO_TIMEOUT,
-                check=False,
-            ).returncode
+            extra = [] if destroy else ["--destroy", "never"]
+            returncode = _molecule(role_dir, report_dir, sink, "test", "-s", scenario, *extra)
         except subprocess.TimeoutExpired:
             returncode = -1
             sink.write(f"\n[timed out after {SCENARIO_TIMEOUT} s]\n")
@@ -161,15 +161,7 @@ def destroy_scenario(role_dir: Path, scenario: str) -> None:
     report_dir = CACHE_DIR / f"{role_dir.name}-{scenario}"
     report_dir.mkdir(parents=True, exist_ok=True)
     with (report_dir / "molecule-destroy.log").open("w") as sink:
-        subprocess.run(
-            [str(VENV_BIN / "molecule"), "destroy", "-s", scenario],
-            cwd=role_dir,
-            env=_environment(report_dir),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=SCENARIO_TIMEOUT,
-            check=False,
-        )
+        _molecule(role_dir, report_dir, sink, "destroy", "-s", scenario)
 
 
 def ephemeral_directory(role_dir: Path, scenario: str) -> Path:
