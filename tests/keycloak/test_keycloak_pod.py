@@ -85,6 +85,13 @@ TOLERATED = {
         "conditions as above, and never when the cause names a certificate or handshake "
         "failure: that would be the wrong-certificate case Keycloak's docs warn about"
     ),
+    ("org.jgroups.protocols.TCP", "no physical address for"): (
+        "JGRP000032, the coordinator's side of a join: the joiner's JOIN request arrives "
+        "before discovery has cached the joiner's physical address, so the first reply is "
+        "dropped and resent once the address is fetched (seen in CI 0.25 s before the "
+        "two-member view). Same conditions as above: only with more than one pod, "
+        "within seconds of a view change, and the view itself is checked in test_cluster"
+    ),
 }
 JOIN_WINDOW_SECONDS = 10
 #: causes that mean the peers do not trust each other: never tolerated
