@@ -11,22 +11,26 @@ import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
 
 
 class _Forms(html.parser.HTMLParser):
-    """Every <form> of a page: its action and its inputs' default values."""
+    """Every <form> of a page (its action and its inputs' default values), and the
+    targets of its links that have an id (Keycloak's identity provider buttons)."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.forms: list[dict[str, Any]] = []
+        self.links: dict[str, str] = {}
         self.errors: list[str] = []
         self._in_error = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
+        if tag == "a" and values.get("id") and values.get("href"):
+            self.links[values["id"]] = values["href"]
         if tag == "form":
             self.forms.append(
                 {"id": values.get("id", ""), "action": values.get("action", ""), "inputs": {}}
@@ -71,6 +75,30 @@ class LoginResult:
             base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
         )
         return decoded
+
+
+MAX_REDIRECTS = 20
+
+
+def follow_redirects(
+    session: requests.Session,
+    response: requests.Response,
+    stop_at: str,
+    visited: list[str] | None = None,
+) -> requests.Response:
+    """Follow redirects one hop at a time (GET, as a browser after 302/303), stopping at a
+    redirect to ``stop_at`` (the application, which the test plays itself); each location
+    is appended to ``visited``."""
+    for _ in range(MAX_REDIRECTS):
+        if response.status_code not in {301, 302, 303, 307}:
+            return response
+        location = urljoin(response.url, response.headers["Location"])
+        if location.startswith(stop_at):
+            return response
+        if visited is not None:
+            visited.append(location)
+        response = session.get(location, allow_redirects=False, timeout=60)
+    raise AssertionError(f"more than {MAX_REDIRECTS} redirects")
 
 
 def _pkce() -> tuple[str, str]:

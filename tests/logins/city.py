@@ -115,6 +115,12 @@ class LoginCity:
         """The raw test value of a catalog ``{pulumi_secret: ref}`` used in the realms."""
         return self.values.raw(SUBSTITUTED_SECRET, secret_env(ref))
 
+    @property
+    def domain(self) -> str:
+        """The city's mail domain (``city.domain`` of its file)."""
+        document = yaml.safe_load(self.city_file().read_text(encoding="utf-8"))
+        return str(document["city"]["domain"])
+
     def city_file(self) -> Path:
         return self.checkout / "inventories" / ENV / "group_vars" / f"{CITY}.yml"
 
@@ -170,6 +176,7 @@ def employees() -> dict[str, Employee]:
         Employee("liisa.lukko", "Liisa", "Lukko", groups=("IAM-Users",)),
         Employee("pekka.vaihto", "Pekka", "Vaihto", groups=("IAM-Users",)),
         Employee("sanna.muutos", "Sanna", "Muutos", groups=("IAM-Users",)),
+        Employee("eeva.linkki", "Eeva", "Linkki", groups=("IAM-Users", "Intranet-Editors")),
     ]
     return {p.sam_account_name: p for p in people}
 

@@ -38,6 +38,7 @@ CLEANUPS = pytest.StashKey[list[Callable[[], None]]]()
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(trylast=True)  # after the fixtures of the tier's modules are torn down
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     if nextitem is not None and Path(nextitem.path).is_relative_to(HERE):
         return

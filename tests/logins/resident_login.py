@@ -17,13 +17,12 @@ from urllib.parse import urljoin
 
 import requests
 
-from tests.keycloak.browser import AuthorizationRequest, LoginResult, forms
+from tests.keycloak.browser import AuthorizationRequest, LoginResult, follow_redirects, forms
 
 SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XENC = "http://www.w3.org/2001/04/xmlenc#"
-MAX_HOPS = 20
 
 
 @dataclass
@@ -42,18 +41,13 @@ class SamlTrace:
 def _follow(
     session: requests.Session, response: requests.Response, stop_at: str, trace: SamlTrace
 ) -> requests.Response:
-    """Follow redirects one hop at a time (GET, as a browser after 302/303), stopping at a
-    redirect to ``stop_at`` (the application, which the test plays itself)."""
-    for _ in range(MAX_HOPS):
-        if response.status_code not in {301, 302, 303, 307}:
-            return response
-        location = urljoin(response.url, response.headers["Location"])
-        if location.startswith(stop_at):
-            return response
+    """Redirects followed as a browser does, the AuthnRequest's (redirect binding) kept."""
+    visited: list[str] = []
+    answer = follow_redirects(session, response, stop_at, visited)
+    for location in visited:
         if "SAMLRequest=" in location:
             trace.authn_request_url = location
-        response = session.get(location, allow_redirects=False, timeout=60)
-    raise AssertionError(f"more than {MAX_HOPS} redirects")
+    return answer
 
 
 def _auto_post(
