@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -333,16 +335,76 @@ def test_show_oidc_confidential_prints_what_the_vendor_needs(checkout: Path) -> 
     assert "Issuer            https://tunnistus.pori.fi/realms/employees\n" in out
     assert "https://tunnistus.pori.fi/realms/employees/.well-known/openid-configuration" in out
     assert "Client ID         intranet\n" in out
-    assert "pulumi config get ociam:intranetClientSecret --stack prod-pori --cwd stacks/city" in out
+    project = checkout.resolve() / "stacks/city"
+    command = f"pulumi config get ociam:intranetClientSecret --stack prod-pori --cwd {project}"
+    assert command in out
     assert "PKCE with code_challenge_method=S256" in out
     assert "client_secret_basic or client_secret_post" in out
     assert "<secret>" not in out and "$(env:" not in out
     data = json.loads(cli("app", "show", "pori", "Intranet", "--env", "prod", "-o", "json").stdout)
     assert data["client_id"] == "intranet"
     assert data["issuer"] == "https://tunnistus.pori.fi/realms/employees"
-    assert data["secret_command"].endswith(
-        "pulumi config get ociam:intranetClientSecret --stack prod-pori --cwd stacks/city"
+    assert data["secret_command"].endswith(command)
+
+
+def _run_printed(command: str, cwd: Path, bin_dir: Path) -> list[str]:
+    """Runs a printed ``pulumi`` command in a shell from ``cwd``, with a stand-in ``pulumi``
+    that prints its backend, then the directory ``--cwd`` names (resolved, as the real
+    CLI changes into it) and the files there, then its arguments."""
+    stand_in = bin_dir / "pulumi"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'echo "$PULUMI_BACKEND_URL"\n'
+        'for a; do [ "$prev" = --cwd ] && (cd "$a" && pwd && ls); prev=$a; done\n'
+        'printf "%s\\n" "$@"\n'
     )
+    stand_in.chmod(0o755)
+    path = f"{bin_dir}:{os.environ['PATH']}"
+    result = subprocess.run(
+        ["sh", "-c", command],
+        cwd=cwd,
+        env={"PATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_secret_commands_work_from_any_directory(project_root: Path, tmp_path: Path) -> None:
+    """The printed commands name the checkout's stacks/city and the backend ociam uses
+    absolutely, quoted for the shell, so a vendor contact can run them from anywhere."""
+    checkout = tmp_path / "the checkout"  # a space, for the quoting
+    shutil.copytree(project_root / "inventories", checkout / "inventories")
+    shutil.copytree(project_root / "stacks", checkout / "stacks")
+    shutil.copy2(project_root / "pyproject.toml", checkout / "pyproject.toml")
+    elsewhere, bin_dir = tmp_path / "elsewhere", tmp_path / "bin"
+    elsewhere.mkdir(), bin_dir.mkdir()
+    cli = Cli(checkout)
+    backend = {"OCIAM_PULUMI_BACKEND_URL": "file://state/pulumi"}  # relative: from the checkout
+    shown = cli("app", "show", "pori", "intranet", "--env", "prod", "-o", "json", env=backend)
+    assert shown.exit_code == 0, shown.output
+    lines = _run_printed(json.loads(shown.stdout)["secret_command"], elsewhere, bin_dir)
+    project = str(checkout.resolve() / "stacks/city")
+    assert lines[:2] == [f"file://{checkout.resolve()}/state/pulumi", project]
+    assert "Pulumi.yaml" in lines and "__main__.py" in lines
+    assert lines[-7:] == [
+        "config", "get", "ociam:intranetClientSecret", "--stack", "prod-pori", "--cwd", project,
+    ]  # fmt: skip
+
+    added = cli(
+        "app", "add", "pori", "--env", "prod", "--realm", "employees", "--name", "Kirjasto",
+        "--protocol", "oidc", "--redirect-uri", "https://kirjasto.pori.fi/callback",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    (hint,) = [line for line in added.stdout.splitlines() if line.startswith("next: ")]
+    lines = _run_printed(hint.split("pulumi asks for it): ", 1)[1], elsewhere, bin_dir)
+    assert lines[:2] == ["file://~/.ociam/pulumi-state", project]
+    assert lines[-8:] == [
+        "config", "set", "--secret", "ociam:kirjastoClientSecret", "--stack", "prod-pori",
+        "--cwd", project,
+    ]  # fmt: skip
 
 
 def test_show_saml_prints_the_idp_metadata(checkout: Path) -> None:

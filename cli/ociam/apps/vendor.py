@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ociam.catalog import CityConfig
@@ -77,13 +78,34 @@ def rendered_client(files: Mapping[str, str], realm: str, client_id: str) -> dic
     raise NotRendered(f"{path} has no client '{client_id}'")
 
 
-def secret_command(city: CityConfig, key: str, environ: Mapping[str, str] = os.environ) -> str:
+def _backend_from_checkout(url: str, root: Path) -> str:
+    """A relative ``file://`` backend made absolute from the checkout, as ociam reads it
+    (``~`` is left to Pulumi, which expands it the same way)."""
+    path = url.removeprefix("file://")
+    if url == path or path.startswith(("/", "~")):
+        return url
+    return f"file://{(root / path).as_posix()}"
+
+
+def stack_command(
+    city: CityConfig, root: Path, args: str, environ: Mapping[str, str] = os.environ
+) -> str:
+    """``pulumi ARGS`` on the city's stack, runnable from any directory: the backend as
+    ociam uses it and ``--cwd`` the checkout's absolute ``stacks/city``."""
     backend = next((environ[v] for v in BACKEND_VARIABLES if environ.get(v)), None)
-    backend = backend or city.settings.pulumi.backend_url
+    backend = _backend_from_checkout(backend or city.settings.pulumi.backend_url, root)
+    project = (root / CITY_PROJECT_DIR).as_posix()
     return (
-        f"PULUMI_BACKEND_URL={shlex.quote(backend)} pulumi config get ociam:{key} "
-        f"--stack {city.stack_name} --cwd {CITY_PROJECT_DIR}"
+        f"PULUMI_BACKEND_URL={shlex.quote(backend)} pulumi {args} "
+        f"--stack {city.stack_name} --cwd {shlex.quote(project)}"
     )
+
+
+def secret_command(
+    city: CityConfig, root: Path, key: str, environ: Mapping[str, str] = os.environ
+) -> str:
+    """The command that prints the client secret (needs the stack's passphrase)."""
+    return stack_command(city, root, f"config get ociam:{key}", environ)
 
 
 def _post_logout(value: str) -> list[str]:
@@ -91,7 +113,7 @@ def _post_logout(value: str) -> list[str]:
 
 
 def _oidc_sheet(
-    city: CityConfig, app: OidcApplication, base: str, client: Mapping[str, Any]
+    city: CityConfig, root: Path, app: OidcApplication, base: str, client: Mapping[str, Any]
 ) -> VendorSheet:
     issuer = f"{base}/realms/{app.realm}"
     attributes = client.get("attributes", {})
@@ -105,7 +127,7 @@ def _oidc_sheet(
     if not public:
         key = app.client_secret.pulumi_secret if app.client_secret else "?"
         fields.append(("Client secret", f"in the stack's secret config as ociam:{key}"))
-        fields.append(("Secret command", secret_command(city, key)))
+        fields.append(("Secret command", secret_command(city, root, key)))
     fields += [
         ("Redirect URIs", list(client.get("redirectUris", []))),
         ("Post-logout URIs", _post_logout(attributes.get("post.logout.redirect.uris", "+"))),
@@ -182,14 +204,16 @@ def _saml_sheet(
 
 def vendor_sheet(
     city: CityConfig,
+    root: Path,
     index: int,
     objects: Sequence[Mapping[str, Any]],
     files: Mapping[str, str],
 ) -> VendorSheet:
-    """The sheet for application ``index`` of the city, from the city's render."""
+    """The sheet for application ``index`` of the city, from the city's render; ``root``
+    is the checkout (the secret command names its ``stacks/city``)."""
     app = city.spec.applications[index]
     base = public_url(objects)
     client = rendered_client(files, app.realm, app.client_id)
     if isinstance(app, OidcApplication):
-        return _oidc_sheet(city, app, base, client)
+        return _oidc_sheet(city, root, app, base, client)
     return _saml_sheet(city, app.name or app.client_id, app.realm, base, client)

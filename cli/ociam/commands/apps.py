@@ -230,10 +230,12 @@ def add(
     application = _added_application(edit)
     secret = getattr(application, "client_secret", None)
     if secret is not None:
-        extra = (
-            f"\nnext: set its secret (a long random value) with `pulumi config set --secret "
-            f"ociam:{secret.pulumi_secret} --stack {added.stack_name}` in stacks/city"
+        from ociam.apps.vendor import stack_command
+
+        command = stack_command(
+            added, invocation.root, f"config set --secret ociam:{secret.pulumi_secret}"
         )
+        extra = f"\nnext: set its secret (a long random value; pulumi asks for it): {command}"
     extra += f"\nthen: ociam app show {city} {edit.client_id} --env {invocation.env}"
     _report(invocation, "added", edit, dry_run, extra)
 
@@ -311,7 +313,7 @@ def show(
         raise typer.Exit(EXIT_BAD_INPUT) from None
     (rendered,) = render_all(invocation, [config])
     try:
-        sheet = vendor_sheet(config, index, rendered.objects, rendered.files)
+        sheet = vendor_sheet(config, invocation.root, index, rendered.objects, rendered.files)
     except NotRendered as exc:
         error(f"{config.stack_name}: {exc}")
         raise typer.Exit(EXIT_FAILURE) from None
