@@ -5,8 +5,11 @@ NetworkPolicies as rendered, the pods its workloads run and the pods the platfor
 and Kubernetes run (tests/security/peers.py). ``city_matrix`` turns the analyzer's
 answer into one city's matrix: the lines where one end is a pod of the city, with
 pods named as the matrix names them (``keycloak``, ``keycloak-db``,
-``<namespace>/<pod>`` outside the city) and IP ranges merged into CIDRs
-(``0.0.0.0/0 except ...`` where that is shorter).
+``<namespace>/<pod>`` outside the city), IP ranges merged into CIDRs
+(``0.0.0.0/0 except ...`` where that is shorter), and the analyzer's exposure lines:
+what a policy admits beyond the modelled pods, named by the analyzer's selector
+(``monitoring/[all pods]``, ``[namespace with {team=x}]/[all pods]``, a selector in the
+city's own namespace without it: ``[pod with {team=x}]``).
 
     .venv/bin/python -m tests.security.matrix ENV [CITY]
 
@@ -28,7 +31,7 @@ from typing import Any
 import yaml
 
 from ociam.catalog import EnvironmentCatalog
-from tests.realsys.netpol import Connection, connections
+from tests.realsys.netpol import Connection, connectivity, is_selector, selector_namespace
 from tests.security.peers import Peer, city_peers, namespace_manifest, platform_peers
 
 ALL = ipaddress.IPv4Network("0.0.0.0/0")
@@ -37,14 +40,18 @@ PEER_FILE = "runtime-pods.yaml"
 
 @dataclass(frozen=True)
 class Analysis:
-    """The analyzer's connections over one environment and the pods it saw."""
+    """The analyzer's connections over one environment, its exposure analysis (what
+    the policies admit from or to pods the input does not have) and the pods it saw."""
 
     env: str
     connections: tuple[Connection, ...]
+    exposure: tuple[Connection, ...]
     peers: tuple[Peer, ...]
 
     def peer(self, label: str) -> Peer | None:
         """The pod behind an analyzer peer label ``ns/pod[Pod]`` (None: an IP range)."""
+        if is_selector(label):
+            raise ValueError(f"a selector of the exposure analysis, not a pod: {label}")
         if "/" not in label:
             return None
         namespace, rest = label.split("/", 1)
@@ -86,8 +93,8 @@ def analyze(
     with tempfile.TemporaryDirectory(prefix="ociam-netpol-") as scratch:
         target = work or Path(scratch)
         peers = analysis_input(catalog, renders, target)
-        found = connections(target)
-    return Analysis(catalog.name, tuple(found), tuple(peers))
+        found = connectivity(target)
+    return Analysis(catalog.name, found.connections, found.exposure, tuple(peers))
 
 
 def _range(label: str) -> list[ipaddress.IPv4Network]:
@@ -114,6 +121,9 @@ def cidrs(labels: Iterable[str]) -> str:
 
 
 def _name(analysis: Analysis, label: str, namespace: str) -> str:
+    if is_selector(label):
+        inside = selector_namespace(label) == namespace
+        return label.split("/", 1)[1] if inside else label
     peer = analysis.peer(label)
     if peer is None:
         return label
@@ -121,19 +131,22 @@ def _name(analysis: Analysis, label: str, namespace: str) -> str:
 
 
 def city_matrix(analysis: Analysis, namespace: str) -> list[str]:
-    """The lines of ``analysis`` with a pod of ``namespace`` at one end, as matrix lines
-    ``src -> dst : conn`` (sorted, no duplicates)."""
+    """The lines of ``analysis`` (connections and exposure) with a pod of ``namespace``
+    at one end, as matrix lines ``src -> dst : conn`` (sorted, no duplicates)."""
     lines: set[str] = set()
     ranges: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for connection in analysis.connections:
-        ends = (analysis.peer(connection.src), analysis.peer(connection.dst))
+    for connection in analysis.connections + analysis.exposure:
+        ends = tuple(
+            None if is_selector(end) else analysis.peer(end)
+            for end in (connection.src, connection.dst)
+        )
         if not any(p is not None and p.namespace == namespace for p in ends):
             continue
         src = _name(analysis, connection.src, namespace)
         dst = _name(analysis, connection.dst, namespace)
-        if ends[0] is None:
+        if ends[0] is None and not is_selector(connection.src):
             ranges[("in", dst, connection.conn)].append(connection.src)
-        elif ends[1] is None:
+        elif ends[1] is None and not is_selector(connection.dst):
             ranges[("out", src, connection.conn)].append(connection.dst)
         else:
             lines.add(f"{src} -> {dst} : {connection.conn}")
