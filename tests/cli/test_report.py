@@ -52,6 +52,16 @@ def _pod(spec: dict[str, Any]) -> list[Decimal]:
     return summed
 
 
+def _resources(summed: list[Decimal]) -> dict[str, int]:
+    """Summed (CPU request, CPU limit, memory request, memory limit) as the report's JSON."""
+    return {
+        "cpu_requests_millicores": int(summed[0] * 1000),
+        "cpu_limits_millicores": int(summed[1] * 1000),
+        "memory_requests_bytes": int(summed[2]),
+        "memory_limits_bytes": int(summed[3]),
+    }
+
+
 def _expected_city(directory: Path) -> dict[str, Any]:
     """Figures of one rendered city, straight from its files."""
     objects = [
@@ -100,14 +110,8 @@ def _expected_city(directory: Path) -> dict[str, Any]:
     retention = [s["spec"]["retentionPolicy"] for s in stores.values()]
     return {
         "keycloak_replicas": replicas,
-        "long_running": {
-            "cpu_requests_millicores": int(running[0] * 1000),
-            "cpu_limits_millicores": int(running[1] * 1000),
-            "memory_requests_bytes": int(running[2]),
-            "memory_limits_bytes": int(running[3]),
-        },
-        "jobs_cpu_millicores": int(jobs[0] * 1000),
-        "jobs_memory_bytes": int(jobs[2]),
+        "long_running": _resources(running),
+        "jobs": _resources(jobs),
         "database": {"instances": instances, "storage_bytes": int(storage)},
         "backup_retention": retention[0] if retention else None,
         "realms": realms,
@@ -155,8 +159,8 @@ def test_figures_are_the_sums_over_the_rendered_manifests(
             where = f"{env['env']}/{slug}"
             assert city["keycloak_replicas"] == expected["keycloak_replicas"], where
             assert city["long_running"] == expected["long_running"], where
-            assert city["jobs"]["cpu_requests_millicores"] == expected["jobs_cpu_millicores"]
-            assert city["jobs"]["memory_requests_bytes"] == expected["jobs_memory_bytes"]
+            assert city["jobs"] == expected["jobs"], where  # requests and limits
+            assert expected["jobs"]["cpu_limits_millicores"] > 0, where  # every city has jobs
             assert city["database"] == expected["database"], where
             assert city["backup"]["retention"] == expected["backup_retention"], where
             realms = {
@@ -175,6 +179,8 @@ def test_figures_are_the_sums_over_the_rendered_manifests(
             grand["replicas"] += expected["keycloak_replicas"]
             grand["storage"] += expected["database"]["storage_bytes"]
             grand["apps"] += expected["applications"]
+            for key, value in expected["jobs"].items():
+                grand[f"jobs {key}"] = grand.get(f"jobs {key}", 0) + value
         assert env["totals"]["cities"] == len(cities)
         assert env["totals"]["long_running"]["cpu_requests_millicores"] == env_cpu
     totals = all_envs_report["totals"]
@@ -183,6 +189,9 @@ def test_figures_are_the_sums_over_the_rendered_manifests(
     assert totals["keycloak_replicas"] == grand["replicas"]
     assert totals["database_storage_bytes"] == grand["storage"]
     assert totals["applications"] == grand["apps"]
+    assert {f"jobs {key}": value for key, value in totals["jobs"].items()} == {
+        key: value for key, value in grand.items() if key.startswith("jobs ")
+    }
     assert totals["cities"] == sum(len(e["cities"]) for e in all_envs_report["environments"])
 
 
