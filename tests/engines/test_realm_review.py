@@ -146,3 +146,14 @@ def test_changed_since_shows_the_realm_settings_a_change_alters(tmp_path: Path) 
     demo = text[text.index("### dev-demo") :]
     assert f"**Realm changes:**\n- `{expected}`" in demo
     assert "### dev-pori" not in text  # nothing to say about it beyond its table row
+
+    # for people: the realm lines under the city's result line, none under Pori's
+    run = ociam(
+        "preview", "--changed-since", "main", "--engine", "offline", "--env", "dev",
+        root=checkout,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    lines = run.stdout.splitlines()
+    (demo_line,) = [i for i, line in enumerate(lines) if line.startswith("ok       dev-demo ")]
+    assert lines[demo_line + 1] == f"    realm {expected}", run.stdout
+    assert [line for line in lines if line.startswith("    realm ")] == [f"    realm {expected}"]
