@@ -5,10 +5,10 @@
 Renders every city of the chosen environments (default: all) and their platform
 stacks offline, runs checkov and trivy once each over the objects
 (tests/realsys/scanners.py), and prints, per scanner: the version, the wall time, the
-objects scanned, and the findings per severity, all of them and those
-tests/security/waivers.yaml does not waive (which the tests fail on). The scanners
-must be installed first: `.venv/bin/python -m tests.realsys.toolchain trivy` and
-`.venv/bin/python -m tests.realsys.checkov_venv`.
+objects it evaluated (ran at least one check on), and the findings per severity, all
+of them and those tests/security/waivers.yaml does not waive (which the tests fail
+on). The scanners must be installed first: `.venv/bin/python -m tests.realsys.toolchain
+trivy` and `.venv/bin/python -m tests.realsys.checkov_venv`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ociam.engines.offline import OfflineEngine  # noqa: E402
 from ociam.render.platform import render_platform  # noqa: E402
 from ociam.render.service import render_city  # noqa: E402
 from tests.realsys.scanners import (  # noqa: E402
-    Finding,
+    Scan,
     checkov_version,
     scan_checkov,
     scan_trivy,
@@ -38,7 +38,7 @@ from tests.realsys.scanners import (  # noqa: E402
 )
 from tests.security.waivers import load_waivers, unwaived  # noqa: E402
 
-SCANNERS: dict[str, tuple[Callable[[Path], list[Finding]], Callable[[], str]]] = {
+SCANNERS: dict[str, tuple[Callable[[Path], Scan], Callable[[], str]]] = {
     "checkov": (scan_checkov, checkov_version),
     "trivy": (scan_trivy, trivy_version),
 }
@@ -68,13 +68,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = split_objects(stacks, Path(scratch))
         for name, (scan, version) in SCANNERS.items():
             start = time.monotonic()
-            found = scan(root)
+            result = scan(root)
             seconds = time.monotonic() - start
+            found = result.findings
             new = unwaived(found, waivers)
             for label, items in (("findings", found), ("unwaived", new)):
                 counts = Counter(f.severity for f in items)
                 prefix = f"{name:8} {version():9} {seconds:7.1f}" if label == "findings" else ""
                 print(f"{prefix:26}  {label:10}" + "".join(f"{counts[s]:>9}" for s in SEVERITIES))
+            platform = sum(1 for stack, _ in result.evaluated if stack.startswith("platform-"))
+            print(
+                f"{'':26}  evaluated: {len(result.evaluated)} of {objects} objects"
+                f" ({platform} in the platform stacks)"
+            )
             checks = Counter(f.check for f in found)
             print(f"{'':26}  checks: " + ", ".join(f"{c} {n}" for c, n in sorted(checks.items())))
     return 0

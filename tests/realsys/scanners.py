@@ -3,10 +3,12 @@
 ``split_objects`` writes one file per object (``<stack>/<Kind>--<name>.yaml``, stack
 names without a slash: trivy skips a top-level ``dev``), so that
 every finding names the object it is about whatever the scanner reports;
-``scan_checkov`` and ``scan_trivy`` run the scanner once over that tree and return its
-failed checks as ``Finding``s. Both run offline: checkov with ``--skip-download`` (no
-Prisma Cloud: its findings then carry no severity), trivy with its compiled-in checks
-and ``--skip-check-update``. Neither is installed here: the executables come from
+``scan_checkov`` and ``scan_trivy`` run the scanner once over that tree and return a
+``Scan``: its failed checks as ``Finding``s and the objects it evaluated at least one
+check on (a scanner that parses nothing, or has no check for a kind, leaves them
+out). Both run offline: checkov with ``--skip-download`` (no Prisma Cloud: its
+findings then carry no severity), trivy with its compiled-in checks and
+``--skip-check-update``. Neither is installed here: the executables come from
 tests/realsys/checkov_venv.py and the Go toolchain (tests/realsys/toolchain.py).
 """
 
@@ -54,6 +56,18 @@ class Finding:
         return f"{self.scanner} {self.check} [{self.severity}] {where}: {self.title}"
 
 
+@dataclass(frozen=True)
+class Scan:
+    """One scanner's run over a tree: what failed and what it evaluated at all."""
+
+    findings: list[Finding]
+    #: (stack, Kind/name) of every object the scanner ran at least one check on
+    evaluated: frozenset[tuple[str, str]]
+
+    def evaluated_in(self, stack: str) -> set[str]:
+        return {obj for where, obj in self.evaluated if where == stack}
+
+
 def split_objects(stacks: Mapping[str, Iterable[dict[str, Any]]], target: Path) -> Path:
     """Each stack's objects, one file each, under ``target/<stack>/``."""
     for stack, objects in stacks.items():
@@ -93,8 +107,9 @@ def checkov_version() -> str:
     return _run([str(require_checkov()), "--version"]).stdout.strip()
 
 
-def scan_checkov(root: Path) -> list[Finding]:
-    """checkov's Kubernetes framework over ``root`` (offline)."""
+def scan_checkov(root: Path) -> Scan:
+    """checkov's Kubernetes framework over ``root`` (offline; passed checks reported
+    too, so that what it evaluated is known)."""
     command = [
         str(require_checkov()),
         "--directory",
@@ -103,7 +118,6 @@ def scan_checkov(root: Path) -> list[Finding]:
         "kubernetes",
         "--output",
         "json",
-        "--quiet",
         "--compact",
         "--skip-download",
     ]
@@ -113,8 +127,13 @@ def scan_checkov(root: Path) -> list[Finding]:
         raise BuildError(f"checkov failed ({result.returncode}):\n{result.stderr[-4000:]}")
     reports: Any = json.loads(result.stdout)
     findings = []
+    evaluated = set()
     for report in reports if isinstance(reports, list) else [reports]:
-        for failed in report["results"]["failed_checks"]:
+        results = report.get("results") or {}
+        for checked in results.get("passed_checks", []) + results.get("failed_checks", []):
+            stack, kind, name = _locate(root, checked["file_abs_path"])
+            evaluated.add((stack, f"{kind}/{name}"))
+        for failed in results.get("failed_checks", []):
             stack, kind, name = _locate(root, failed["file_abs_path"])
             findings.append(
                 Finding(
@@ -127,7 +146,7 @@ def scan_checkov(root: Path) -> list[Finding]:
                     failed["check_name"],
                 )
             )
-    return sorted(findings)
+    return Scan(sorted(findings), frozenset(evaluated))
 
 
 def trivy_version() -> str:
@@ -136,7 +155,7 @@ def trivy_version() -> str:
     return str(data.get("Version", "?"))
 
 
-def scan_trivy(root: Path) -> list[Finding]:
+def scan_trivy(root: Path) -> Scan:
     """trivy's misconfiguration scan over ``root``, with the checks compiled into it."""
     with tempfile.TemporaryDirectory(prefix="ociam-trivy-") as cache:
         command = [
@@ -157,11 +176,15 @@ def scan_trivy(root: Path) -> list[Finding]:
         raise BuildError(f"trivy failed ({result.returncode}):\n{result.stderr[-4000:]}")
     report: dict[str, Any] = json.loads(result.stdout)
     findings = []
+    evaluated = set()
     for target in report.get("Results") or []:
+        stack, kind, name = _locate(root, target["Target"])
+        summary = target.get("MisconfSummary") or {}
+        if summary.get("Successes", 0) + summary.get("Failures", 0) > 0:
+            evaluated.add((stack, f"{kind}/{name}"))
         for item in target.get("Misconfigurations") or []:
             if item.get("Status") != "FAIL":
                 continue
-            stack, kind, name = _locate(root, target["Target"])
             findings.append(
                 Finding(
                     "trivy",
@@ -173,4 +196,4 @@ def scan_trivy(root: Path) -> list[Finding]:
                     item["Title"],
                 )
             )
-    return sorted(findings)
+    return Scan(sorted(findings), frozenset(evaluated))
