@@ -1,18 +1,30 @@
 """The real Pulumi engine, through ``ociam``, against the real control plane: one city end
 to end, two at once, a change on a git branch, secrets, destroy.
 
-The tests of this module run in order on one deployment (a module fixture): up, an
-immediate preview, an update, a replacement, refresh, the secret checks, a wrong
-passphrase, two cities at once, destroy. Everything runs in a copy of the checkout
-(stack config files are written next to the program) with a private PULUMI_HOME and
-local state (tests/realsys/pulumi_env.py). What this cannot show: pods that really run
-(kwok marks them Ready; the keycloak tier runs them), Helm releases (no chart registry),
-and a remote state backend.
+The tests of this module run in order on one deployment (a module fixture): a stack
+that does not exist destroyed, a missing secret config, up, an immediate preview, an
+update, a replacement, refresh (no drift, then drift made by hand), the secret checks, a
+wrong passphrase, two cities at once, destroy, and last the secret scan of everything
+printed and stored. Everything runs in a copy of the checkout (stack config files are
+written next to the program) with a private PULUMI_HOME and local state
+(tests/realsys/pulumi_env.py). What this cannot show: pods that really run (kwok marks
+them Ready; the keycloak tier runs them), Helm releases (no chart registry), and a remote
+state backend.
+
+The replacement the API makes necessary: a realm change reaches the apply Job's pod
+template (its ConfigMap volume), and a Job's ``spec.template`` is immutable in the API;
+the test shows the real API server refusing that change in place, and the engine
+replacing the Job for it. No other catalog value reaches an immutable field: the
+StatefulSet's selector, serviceName and podManagementPolicy, the Services' clusterIP,
+the Secrets' type, the ScheduledBackup's cluster reference and the CloudNativePG
+Cluster's serviceAccountName are the same for every catalog (docs/engines.md).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +32,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.real_deploy import RealDeploy, missing_from
-from tests.realsys.control_plane import ControlPlane
+from tests.realsys.control_plane import ApiError, ControlPlane
 from tests.realsys.pulumi_env import git
 
 DEMO = "inventories/dev/group_vars/demo.yml"
@@ -40,6 +52,10 @@ backup:
 """
 INTRANET_CALLBACK = '      - "https://dev-intra.demo.example/oauth2/callback"\n'
 NEW_CALLBACK = "https://dev-intra.demo.example/oauth2/callback2"
+#: a dev city no test deploys: its stack is never created, then created without secrets
+UNDEPLOYED = "heinola"
+#: secrets the stack generates (random provider), read from the cluster while it has them
+GENERATED: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +109,41 @@ def _up(deploy: RealDeploy) -> None:
     assert "ok       dev-demo" in result.stdout
 
 
+def test_destroy_of_a_stack_that_does_not_exist_fails_clearly(deploy: RealDeploy) -> None:
+    result = deploy.ociam("destroy", "--engine", "pulumi", "--env", "dev", "--city", UNDEPLOYED,
+                          "--yes")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"no stack named 'dev-{UNDEPLOYED}' found" in result.stdout + result.stderr
+    stacks = deploy.engine.pulumi("stack", "ls", "--json", cwd=deploy.checkout / "stacks" / "city")
+    assert [s["name"] for s in json.loads(stacks)] == ["dev-demo"]  # not created by destroy
+    assert not (deploy.checkout / f"stacks/city/Pulumi.dev-{UNDEPLOYED}.yaml").exists()
+
+
+def test_missing_secret_config_is_named_and_nothing_previews(deploy: RealDeploy) -> None:
+    stack = f"dev-{UNDEPLOYED}"
+    city_dir = deploy.checkout / "stacks" / "city"
+    deploy.engine.pulumi("stack", "init", stack, "--secrets-provider", "passphrase", cwd=city_dir)
+    try:
+        value = f"s3cr3t-ldapBindPassword-{secrets.token_urlsafe(12)}"
+        deploy.secret_values.append(value)
+        deploy.engine.set_secret(deploy.checkout, stack, "ociam:ldapBindPassword", value)
+        result = deploy.ociam("preview", "--engine", "pulumi", "--env", "dev", "--city",
+                              UNDEPLOYED)  # fmt: skip
+        assert result.returncode == 1, result.stdout + result.stderr
+        (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAILED ")]
+        assert line.split()[1] == stack, line
+        assert (
+            "secret config missing: ociam:backupAccessKeyId, ociam:backupSecretAccessKey, "
+            "ociam:intranetClientSecret; set each with `pulumi config set --secret KEY --stack "
+            f"{stack}` in stacks/city"
+        ) in line, line
+        # ociam's own check, before the engine runs the program (which would fail on the
+        # first ``require_secret`` only, with "Missing required configuration variable")
+        assert "Missing required configuration" not in result.stdout + result.stderr
+    finally:  # stack and config file gone: ``--changed-since`` below must not see them
+        deploy.engine.pulumi("stack", "rm", stack, "--yes", cwd=city_dir)
+
+
 def test_up_creates_everything_the_render_has(deploy: RealDeploy, tmp_path: Path) -> None:
     _up(deploy)
     rendered = deploy.rendered("dev", "demo", tmp_path / "render")
@@ -121,7 +172,10 @@ def test_up_creates_everything_the_render_has(deploy: RealDeploy, tmp_path: Path
 
 
 def test_an_immediate_preview_changes_nothing(deploy: RealDeploy) -> None:
-    result = _preview(deploy)
+    # no --engine: ``auto`` takes the Pulumi CLI on PATH
+    result = deploy.ociam("preview", "--env", "dev", "--city", "demo", "--output", "json")
+    assert _json(result)["engine"] == "pulumi", result.stderr
+    assert "offline" not in result.stderr
     assert _changes(result) == []
     (stack,) = _json(result)["stacks"]
     assert set(stack["steps"]) == {"same"}
@@ -154,6 +208,8 @@ def test_a_realm_change_on_a_branch_is_a_replacement_named_in_the_summary(
                           "--summary-md", str(summary), "--output", "json")  # fmt: skip
     stacks = _json(result)["stacks"]
     assert [s["stack"] for s in stacks] == ["dev-demo"], result.stderr
+    assert "changed since main: 2 file(s), 1 stack(s) in dev, staging, prod" in result.stderr
+    assert f"  dev-demo: {DEMO}\n" in result.stderr
     (stack,) = stacks
     assert sorted((c["op"], c["name"]) for c in stack["changes"]) == [
         ("replace", "realm-config-apply"),
@@ -161,6 +217,10 @@ def test_a_realm_change_on_a_branch_is_a_replacement_named_in_the_summary(
     ]
     reasons = {c["name"]: c["replace_reasons"] for c in stack["changes"]}
     assert "metadata.name" in reasons["realm-config-apply-files"]
+    # the Job's pod template mounts the new ConfigMap: an immutable field of a Job
+    template_reasons = [r for r in reasons["realm-config-apply"] if r.startswith("spec.template")]
+    assert template_reasons, reasons
+    _the_api_refuses_a_new_pod_template_for_the_live_job(deploy)
     assert stack["realm_changes"] == [
         f'employees: clients[intranet].redirectUris: added "{NEW_CALLBACK}"'
     ]
@@ -169,9 +229,34 @@ def test_a_realm_change_on_a_branch_is_a_replacement_named_in_the_summary(
     replaced = text[text.index("**Replaced:**") :]
     assert "`realm-config-apply-files` (v1 ConfigMap) because of" in replaced
     assert "`realm-config-apply` (batch/v1 Job) because of" in replaced
+    job_line = next(line for line in replaced.splitlines() if "`realm-config-apply` (" in line)
+    assert all(f"`{reason}`" in job_line for reason in template_reasons), job_line
     assert f'clients[intranet].redirectUris: added "{NEW_CALLBACK}"' in text
     assert "from $PATH" not in text  # the plugins come from PULUMI_HOME, as a user's do
     _up(deploy)
+
+
+def _the_api_refuses_a_new_pod_template_for_the_live_job(deploy: RealDeploy) -> None:
+    """The real API server refuses to change the live apply Job's pod template in place
+    (the replacement is the API's, not only the hashed name's)."""
+    (live,) = [
+        job
+        for job in deploy.plane.client.list("batch/v1", "Job", NAMESPACE)
+        if job["metadata"]["name"].startswith("realm-config-apply-")
+    ]
+    metadata = live["metadata"]
+    changed: dict[str, Any] = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": metadata["name"], "namespace": NAMESPACE},
+        "spec": live["spec"],
+    }
+    (volume,) = [v for v in changed["spec"]["template"]["spec"]["volumes"] if "configMap" in v]
+    volume["configMap"]["name"] += "-changed"
+    with pytest.raises(ApiError) as refused:
+        deploy.plane.client.apply(changed, dry_run=True, field_manager="kubectl-by-hand")
+    assert refused.value.status == 422, refused.value
+    assert "spec.template" in str(refused.value) and "immutable" in str(refused.value)
 
 
 def test_refresh_finds_no_drift(deploy: RealDeploy) -> None:
@@ -180,21 +265,72 @@ def test_refresh_finds_no_drift(deploy: RealDeploy) -> None:
     assert _changes(result) == []
 
 
-def test_no_secret_in_the_state_or_anything_printed(deploy: RealDeploy) -> None:
-    bootstrap = deploy.secret_data(NAMESPACE, "keycloak-bootstrap-admin")
-    generated = {key: bootstrap[key] for key in ("password", "client-secret")}  # random
-    realm_env = deploy.secret_data(NAMESPACE, "realm-config-env")
-    # the values did reach the cluster: the checks below look for something real
-    assert set(deploy.secret_values) & set(realm_env.values())
-    assert all(len(v) >= 16 for v in generated.values())
-    state = deploy.engine.backend / ".pulumi"
-    stored = [p.read_text(encoding="utf-8", errors="replace") for p in state.rglob("*.json")]
+def test_refresh_reports_drift_made_out_of_band_as_an_update(deploy: RealDeploy) -> None:
+    # someone changes a field the stack set, with their own field manager
+    deploy.plane.client.apply(
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "keycloak", "namespace": NAMESPACE},
+            "spec": {"maxUnavailable": 2},
+        },
+        dry_run=False,
+        field_manager="kubectl-by-hand",
+    )
+    result = deploy.ociam("refresh", "--engine", "pulumi", "--env", "dev", "--city", "demo",
+                          "--output", "json")  # fmt: skip
+    assert _changes(result) == [("update", "keycloak-pdb")]
+    result = deploy.ociam("refresh", "--engine", "pulumi", "--env", "dev", "--city", "demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 to create, 0 to update, 0 to replace, 0 to delete" in result.stdout  # recorded
+    assert "[dev-demo]" not in result.stdout + result.stderr  # no --show-output: no CLI lines
+
+
+def _generated(deploy: RealDeploy, namespace: str) -> list[str]:
+    """The values the stack's random provider made, as the cluster has them."""
+    bootstrap = deploy.secret_data(namespace, "keycloak-bootstrap-admin")
+    generated = [bootstrap[key] for key in ("password", "client-secret")]
+    assert all(len(v) >= 16 for v in generated)
+    return generated
+
+
+def _assert_nothing_stored_or_printed_holds_a_secret(deploy: RealDeploy) -> None:
+    """Every file of the state backend and the stack config files, and every line ociam
+    printed, against the passphrase, every secret set on a stack and every generated one."""
+    files = [p for p in deploy.engine.backend.rglob("*") if p.is_file()]
+    files += sorted((deploy.checkout / "stacks").glob("*/Pulumi.*.yaml"))
+    stored = [p.read_text(encoding="utf-8", errors="replace") for p in files]
     assert any('"ciphertext"' in text for text in stored)
-    watched = [deploy.engine.passphrase, *deploy.secret_values, *generated.values()]
+    watched = [deploy.engine.passphrase, *deploy.secret_values, *GENERATED]
     for where, texts in (("the state", stored), ("the output", deploy.printed)):
         for text in texts:
             leaked = [value for value in watched if value in text]
             assert leaked == [], f"{len(leaked)} secret value(s) in clear in {where}"
+
+
+def test_no_secret_in_the_state_or_anything_printed(deploy: RealDeploy, tmp_path: Path) -> None:
+    GENERATED.extend(_generated(deploy, NAMESPACE))
+    realm_env = deploy.secret_data(NAMESPACE, "realm-config-env")
+    # the values did reach the cluster: the checks below look for something real
+    assert set(deploy.secret_values) & set(realm_env.values())
+    _assert_nothing_stored_or_printed_holds_a_secret(deploy)
+    # the command ``ociam app show`` gives a vendor reads the client secret from the stack
+    shown = deploy.ociam("app", "show", "demo", "intranet", "--env", "dev", "--output", "json")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    read = subprocess.run(
+        ["bash", "-c", json.loads(shown.stdout)["secret_command"]],
+        cwd=tmp_path,  # runnable from any directory
+        env=deploy.engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert read.returncode == 0, read.stderr
+    value = read.stdout.strip()
+    assert value.startswith("s3cr3t-intranetClientSecret-") and value in deploy.secret_values, (
+        "the command did not print the intranet client secret set on the stack"
+    )
 
 
 def test_a_wrong_passphrase_is_one_line_and_exit_1(deploy: RealDeploy) -> None:
@@ -269,3 +405,14 @@ def test_destroy_is_refused_while_the_database_is_protected(deploy: RealDeploy) 
         or o["metadata"]["name"] == NAMESPACE
     ]  # fmt: skip
     assert leftovers == []
+
+
+def test_at_the_end_nothing_printed_or_stored_holds_a_secret(deploy: RealDeploy) -> None:
+    """After every command of the module (the later cities, the destroys, a run that
+    streams the CLI's own lines with ``--show-output``)."""
+    GENERATED.extend(_generated(deploy, "iam-pori"))
+    result = deploy.ociam("preview", "--engine", "pulumi", "--env", "dev", "--city", "pori",
+                          "--show-output")  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[dev-pori] " in result.stderr  # the CLI's lines were printed, and are scanned
+    _assert_nothing_stored_or_printed_holds_a_secret(deploy)

@@ -1,4 +1,5 @@
-"""``--changed-since``: which stacks a change touches, unit and end to end in a git checkout."""
+"""``--changed-since``: which stacks a change touches, unit and offline end to end in a git
+checkout (with the real CLI: tests/cluster/test_real_engine.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from ociam.changes import affected_stacks
 from ociam.engines.base import StackRef
-from tests.engines.conftest import PROJECT_ROOT, FakePulumi, ociam
+from tests.engines.conftest import PROJECT_ROOT, ociam
 from tests.realsys.pulumi_env import git
 
 CITIES = {"dev": ["demo", "pori"], "staging": ["pori"], "prod": ["pori", "porvoo"]}
@@ -104,31 +105,6 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_changed_since_previews_exactly_the_touched_stacks(
-    checkout: Path, fake_pulumi: FakePulumi, tmp_path: Path
-) -> None:
-    # committed on the branch: a staging city file; uncommitted: hosts.yml and docs
-    fake_pulumi.stack("staging-pori")
-    pori = checkout / "inventories/staging/group_vars/pori.yml"
-    pori.write_text(pori.read_text(encoding="utf-8") + "size_profile: ha\n", encoding="utf-8")
-    git(checkout, "commit", "-q", "-am", "staging pori: ha")
-    hosts = checkout / "inventories/prod/hosts.yml"
-    hosts.write_text(hosts.read_text(encoding="utf-8") + "# a comment\n", encoding="utf-8")
-    (checkout / "docs" / "notes.md").write_text("more notes\n", encoding="utf-8")
-
-    summary = tmp_path / "summary.md"
-    run = ociam(
-        "preview", "--changed-since", "main", "--engine", "pulumi", "--summary-md", str(summary),
-        root=checkout,
-    )  # fmt: skip
-    assert run.exit_code == 0, run.output
-    previewed = sorted(_stack_of(c["argv"]) for c in fake_pulumi.commands("preview"))
-    assert previewed == ["staging-pori"]
-    assert "changed since main: 3 file(s), 1 stack(s) in dev, staging, prod" in run.stderr
-    assert "staging-pori: inventories/staging/group_vars/pori.yml" in run.stderr
-    assert "`staging-pori`" in summary.read_text(encoding="utf-8")
-
-
 def test_changed_environment_defaults_preview_the_environment_and_its_platform(
     checkout: Path,
 ) -> None:
@@ -177,7 +153,3 @@ def test_changed_since_excludes_explicit_selection(checkout: Path) -> None:
     run = ociam("preview", "--changed-since", "main", "--city", "demo", root=checkout)
     assert run.exit_code == 2
     assert "--changed-since selects the stacks itself" in run.stderr
-
-
-def _stack_of(argv: list[str]) -> str:
-    return argv[argv.index("--stack") + 1]

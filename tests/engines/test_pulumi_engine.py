@@ -1,17 +1,19 @@
 """The Pulumi engine against a fake ``pulumi`` that records what it is asked
-(fake_pulumi.py): only what the real CLI (tests/cluster/test_real_engine.py) cannot be
-made to produce here, or not show. What a run does for real (create, preview, update,
-replace, refresh, destroy, two stacks with one failing, dev without confirmation, a
-stack selected again) is tested there; here:
+(fake_pulumi.py): only what the real CLI (tests/cluster/test_real_engine.py,
+test_real_platform.py) cannot be made to produce here, or not show; each test says which.
+What a run does for real (create, preview, update, replace, refresh with and without
+drift, destroy, a stack that does not exist destroyed, a missing secret config, two stacks
+with one failing, cities skipped when their platform fails, ``--show-output``, dev
+without confirmation, a stack selected again) is tested there; here:
 
 * how ociam calls the CLI where that is a security property the real run cannot show:
   ``stack export`` and ``stack history`` never with ``--show-secrets``, the passphrase
   never an argument, and scrubbed from a CLI error that echoes it (a real CLI does not);
 * results a provider here cannot produce: a database replacement (the caution block),
-  drift found by refresh, secret stack outputs;
-* a failing platform stack whose cities are then skipped, platform-first ordering;
+  secret stack outputs;
+* platform-first ordering by recorded time spans;
 * CLI versions: too old to use, old enough for a file event log;
-* the prod confirmation prompt, and ``--jobs`` parallelism by recorded time spans.
+* the prod confirmation prompt.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def _args(call: dict[str, object]) -> list[str]:
     return [a for a in call["argv"] if a != "--non-interactive"]  # type: ignore[attr-defined]
 
 
+# fake: the argv and environment ociam gives the CLI (no --show-secrets, the passphrase
+# only in the environment) and a database replace, which the real provider never plans
 def test_preview_selects_or_creates_the_stack_and_reads_engine_events(
     fake_pulumi: FakePulumi,
 ) -> None:
@@ -75,6 +79,8 @@ def test_preview_selects_or_creates_the_stack_and_reads_engine_events(
     assert fake_pulumi.passphrase not in run.output
 
 
+# fake: a replaced CloudNativePG Cluster; the real provider updates custom resources in
+# place, and no catalog value renames the Cluster
 def test_json_output_lists_every_change(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.stack("dev-demo", steps=DB_REPLACED)
     run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi", "-o", "json")
@@ -93,6 +99,7 @@ def test_json_output_lists_every_change(fake_pulumi: FakePulumi) -> None:
     ]
 
 
+# fake: the database caution block needs a replaced Cluster (see above)
 def test_summary_markdown_names_replacements_and_calls_out_the_database(
     fake_pulumi: FakePulumi, tmp_path: Path
 ) -> None:
@@ -115,6 +122,7 @@ def test_summary_markdown_names_replacements_and_calls_out_the_database(
     assert fake_pulumi.passphrase not in text
 
 
+# fake: a CLI error that echoes the passphrase; the real CLI never prints it
 def test_the_passphrase_never_reaches_the_output(fake_pulumi: FakePulumi, tmp_path: Path) -> None:
     fake_pulumi.stack("dev-demo", leak_passphrase=True)
     summary = tmp_path / "summary.md"
@@ -128,6 +136,8 @@ def test_the_passphrase_never_reaches_the_output(fake_pulumi: FakePulumi, tmp_pa
     assert fake_pulumi.passphrase not in summary.read_text(encoding="utf-8")
 
 
+# fake: that the CLI gets PULUMI_CONFIG_PASSPHRASE_FILE and no PULUMI_CONFIG_PASSPHRASE
+# is only seen by recording the CLI's environment
 def test_passphrase_from_a_file_is_passed_through_and_scrubbed(
     fake_pulumi: FakePulumi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -143,6 +153,7 @@ def test_passphrase_from_a_file_is_passed_through_and_scrubbed(
     assert preview["env"]["PULUMI_CONFIG_PASSPHRASE"] is None
 
 
+# fake: that the CLI is not run at all is only seen by recording its calls
 def test_no_passphrase_fails_before_the_cli_runs_anything(
     fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -153,15 +164,7 @@ def test_no_passphrase_fails_before_the_cli_runs_anything(
     assert not fake_pulumi.commands("stack")
 
 
-def test_missing_secret_config_is_named_and_nothing_previews(fake_pulumi: FakePulumi) -> None:
-    fake_pulumi.stack("dev-demo", config=["ociam:ldapBindPassword"])
-    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
-    assert run.exit_code == 1
-    assert "secret config missing: ociam:backupAccessKeyId" in run.stdout
-    assert "pulumi config set --secret KEY --stack dev-demo" in run.stdout
-    assert not fake_pulumi.commands("preview")
-
-
+# fake: a prod stack; the real tier deploys dev only (prod's Kubernetes 1.34, ha profile)
 def test_up_in_prod_asks_for_the_city_name(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.stack("prod-pori")
     refused = ociam("up", "--env", "prod", "--city", "pori", "--engine", "pulumi", stdin="porvoo\n")
@@ -181,6 +184,7 @@ def test_up_in_prod_asks_for_the_city_name(fake_pulumi: FakePulumi) -> None:
     assert "--show-secrets" not in history
 
 
+# fake: secret stack outputs; the city programs export none
 def test_up_with_yes_skips_the_question_and_hides_secret_outputs(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.stack("prod-pori")
     run = ociam(
@@ -191,6 +195,8 @@ def test_up_with_yes_skips_the_question_and_hides_secret_outputs(fake_pulumi: Fa
     assert json.loads(run.stdout)["stacks"][0]["status"] == "ok"
 
 
+# fake (also real in tests/cluster): the argv of `stack export` (no --show-secrets) and
+# of `state unprotect`
 def test_destroy_refuses_a_protected_database_unless_told(fake_pulumi: FakePulumi) -> None:
     steps = [
         {"op": "create", "type": CLUSTER, "name": "database-cluster"},
@@ -217,31 +223,7 @@ def test_destroy_refuses_a_protected_database_unless_told(fake_pulumi: FakePulum
     assert "2 to delete" in told.stdout
 
 
-def test_destroy_of_a_stack_that_does_not_exist_fails_clearly(fake_pulumi: FakePulumi) -> None:
-    run = ociam("destroy", "--env", "dev", "--city", "demo", "--engine", "pulumi")
-    assert run.exit_code == 1
-    assert "no stack named 'dev-demo' found" in run.output
-    assert not fake_pulumi.commands("stack", "init")
-
-
-def test_refresh_reports_drift_as_updates(fake_pulumi: FakePulumi) -> None:
-    steps = [
-        {
-            "op": "create",
-            "type": "kubernetes:apps/v1:StatefulSet",
-            "name": "keycloak",
-            "diffs": ["spec"],
-        },
-        {"op": "create", "type": "kubernetes:core/v1:Service", "name": "keycloak-service"},
-    ]
-    fake_pulumi.stack("dev-demo", steps=steps)
-    assert ociam("up", "--env", "dev", "--city", "demo", "--engine", "pulumi").exit_code == 0
-    run = ociam("refresh", "--env", "dev", "--city", "demo", "--engine", "pulumi")
-    assert run.exit_code == 0, run.output
-    assert "0 to create, 1 to update, 0 to replace, 0 to delete, 1 unchanged" in run.stdout
-    assert _args(fake_pulumi.commands("refresh")[0])[:3] == ["refresh", "--skip-preview", "--yes"]
-
-
+# fake: the order is asserted by the start and end times the fake records of each call
 def test_platform_goes_first_and_cities_wait_for_it(fake_pulumi: FakePulumi) -> None:
     fake_pulumi.stack("staging", sleep=0.5)
     for city in ("pori", "porvoo"):
@@ -267,15 +249,7 @@ def test_platform_goes_first_and_cities_wait_for_it(fake_pulumi: FakePulumi) -> 
     assert "platform/staging" in run.stdout
 
 
-def test_cities_are_skipped_when_their_platform_fails_to_deploy(fake_pulumi: FakePulumi) -> None:
-    fake_pulumi.stack("staging", fail="up")
-    fake_pulumi.stack("staging-pori")
-    run = ociam("up", "--env", "staging", "--platform", "--city", "pori", "--engine", "pulumi")
-    assert run.exit_code == 1
-    assert "SKIPPED  staging-pori" in run.stdout
-    assert [_args(c)[-1] for c in fake_pulumi.commands("up")] == ["staging"]
-
-
+# fake: an older CLI version; the toolchain builds one version only
 def test_an_older_cli_gets_a_file_event_log(
     fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,21 +262,13 @@ def test_an_older_cli_gets_a_file_event_log(
     assert "1 to replace" in run.stdout
 
 
+# fake: a CLI too old to use (one version is built, tools/toolchain.toml)
 def test_a_too_old_cli_is_refused(fake_pulumi: FakePulumi, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_PULUMI_VERSION", "v3.150.0")
     run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
     assert run.exit_code == 1
     assert "3.200.0" in run.output
     assert not fake_pulumi.commands("preview")
-
-
-def test_show_output_streams_the_cli_prefixed_by_stack(fake_pulumi: FakePulumi) -> None:
-    fake_pulumi.stack("dev-demo", leak_passphrase=False)
-    run = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi", "--show-output")
-    assert run.exit_code == 0, run.output
-    assert "[dev-demo] Preview (dev-demo): done" in run.stderr
-    quiet = ociam("preview", "--env", "dev", "--city", "demo", "--engine", "pulumi")
-    assert "Preview (dev-demo): done" not in quiet.output
 
 
 def test_a_resource_error_survives_a_long_traceback_after_it() -> None:

@@ -37,7 +37,7 @@ BEFORE: dict[str, Any] = {
 
 
 def _after(**changes: Any) -> dict[str, Any]:
-    after = json.loads(json.dumps(BEFORE))
+    after: dict[str, Any] = json.loads(json.dumps(BEFORE))
     after.update(changes)
     return after
 
