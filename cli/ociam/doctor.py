@@ -12,6 +12,10 @@ What a real deploy (``--engine pulumi``) needs, checked as the engine would meet
 * every kind the environment's city stacks create served by that cluster (the
   ``apiVersion``/``kind`` of an offline render of its cities, looked up in the API's
   discovery): the CRDs the platform stack installs.
+
+And what ``preview``/``up`` need to ask Keycloak whether a version change may roll
+(``kc.sh update-compatibility``): a Java 21+ (ociam.upgrades.compat). Without one they
+recreate; a warning, not a failure.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from ociam.kube import (
     kubeconfig_paths,
     load_kube_context,
 )
+from ociam.upgrades.compat import MIN_JAVA, java_runtime
 
 #: the Automation API needs a CLI at least this new (pulumi>=3.200 Python SDK); the
 #: installed SDK's own version raises the bar (see ``minimum_pulumi_cli``)
@@ -405,6 +410,38 @@ def check_tool(
     return Check(name, Status.OK, first_line, needed_for=needed_for)
 
 
+def check_java(
+    environ: Mapping[str, str],
+    which: Callable[[str], str | None],
+    run: Runner,
+    jvm_dir: Path | None = None,
+) -> Check:
+    """The Java ``kc.sh update-compatibility`` would run on; in an image, its version asked."""
+    name, needed = "java (kc.sh)", "rolling Keycloak upgrades (update-compatibility)"
+    fallback = "; preview and up roll every Keycloak version change out as a recreate (outage)"
+    runtime, why_not = java_runtime(environ, which, jvm_dir)
+    if runtime is None:
+        return Check(name, Status.WARN, why_not + fallback, _JAVA_FIX, needed)
+    if runtime.image is not None:
+        podman = which("podman") or "podman"
+        command = [podman, "run", "--rm", "--network=none", "--entrypoint=java", runtime.image]
+        code, output = run([*command, "-version"])
+        found = re.search(r'version "(\d+)', output)
+        major = int(found.group(1)) if found else 0
+        if code != 0 or major < MIN_JAVA:
+            said = output.splitlines()[0] if output else f"exit {code}"
+            detail = f"{runtime.describe()}: java -version: {said}{fallback}"
+            return Check(name, Status.WARN, detail, _JAVA_FIX, needed)
+        return Check(name, Status.OK, f"{runtime.describe()}: Java {major}", needed_for=needed)
+    return Check(name, Status.OK, runtime.describe(), needed_for=needed)
+
+
+_JAVA_FIX = (
+    "OCIAM_JAVA_HOME=<a JDK 21+>, or OCIAM_JAVA_IMAGE=localhost/ociam-keycloak:<version> "
+    "(the Keycloak test image .ci/bootstrap builds, Debian trixie's OpenJDK 21)"
+)
+
+
 def run_checks(
     environ: Mapping[str, str] | None = None,
     which: Callable[[str], str | None] = shutil.which,
@@ -430,6 +467,7 @@ def run_checks(
         check_passphrase(environ),
         cluster,
         *crds,
+        check_java(environ, which, run),
         check_tool(
             "ansible-playbook",
             which,

@@ -21,6 +21,7 @@ from ociam.doctor import (
     Plugin,
     Status,
     check_crds,
+    check_java,
     check_kubeconfig,
     check_passphrase,
     check_plugins,
@@ -62,6 +63,58 @@ def test_passphrase_never_echoed(tmp_path: Path) -> None:
     assert "correct horse" not in check.detail + check.fix
     missing_file = check_passphrase({"PULUMI_CONFIG_PASSPHRASE_FILE": str(tmp_path / "nope")})
     assert missing_file.status is Status.MISSING
+
+
+def _fake_jdk(jvm: Path, name: str, major: int) -> Path:
+    home = jvm / name
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "java").write_text("#!/bin/sh\nexit 1\n")
+    (home / "release").write_text(f'JAVA_VERSION="{major}.0.9"\n')
+    return home
+
+
+def _refuse(command: list[str]) -> tuple[int, str]:
+    raise AssertionError(f"ran {command}")
+
+
+def test_no_java_21_is_a_warning_naming_the_recreate(tmp_path: Path) -> None:
+    """Debian 12's apt has only OpenJDK 17: kc.sh cannot run, every Keycloak change recreates."""
+    jdk17 = _fake_jdk(tmp_path, "java-17-openjdk-amd64", 17)
+    check = check_java({"JAVA_HOME": str(jdk17)}, lambda name: None, _refuse, tmp_path)
+    assert check.status is Status.WARN
+    assert check.detail.startswith("no Java 21 or newer")
+    assert f"JAVA_HOME={jdk17}: Java 17" in check.detail
+    assert f"{tmp_path} has java-17-openjdk-amd64 (Java 17)" in check.detail
+    assert "roll every Keycloak version change out as a recreate (outage)" in check.detail
+    assert "OCIAM_JAVA_IMAGE=localhost/ociam-keycloak:" in check.fix
+    jdk21 = _fake_jdk(tmp_path, "java-21-openjdk-amd64", 21)
+    found = check_java({}, lambda name: None, _refuse, tmp_path)
+    assert (found.status, found.detail) == (Status.OK, f"{jdk21} (Java 21)")
+
+
+def test_a_java_image_is_asked_its_java_version(tmp_path: Path) -> None:
+    podman = tmp_path / "podman"  # answers `podman image exists`
+    podman.write_text('#!/bin/sh\n[ "$1 $2" = "image exists" ] && [ "$3" = img:1 ]\n')
+    podman.chmod(0o755)
+    asked: list[list[str]] = []
+
+    def java(version: str) -> Any:
+        def run(command: list[str]) -> tuple[int, str]:
+            asked.append(command)
+            return 0, f'openjdk version "{version}" 2026-10-20\nOpenJDK Runtime Environment'
+
+        return run
+
+    env, which = {"OCIAM_JAVA_IMAGE": "img:1"}, {"podman": str(podman)}.get
+    ok = check_java(env, which, java("21.0.13"), tmp_path)
+    assert (ok.status, ok.detail) == (Status.OK, "image img:1 (podman): Java 21")
+    assert asked[0] == [str(podman), "run", "--rm", "--network=none", "--entrypoint=java",
+                        "img:1", "-version"]  # fmt: skip
+    old = check_java(env, which, java("17.0.2"), tmp_path)
+    assert old.status is Status.WARN and 'openjdk version "17.0.2"' in old.detail
+    gone = check_java({"OCIAM_JAVA_IMAGE": "other:2"}, which, _refuse, tmp_path)
+    assert gone.status is Status.WARN
+    assert "OCIAM_JAVA_IMAGE=other:2: no such image in podman's store" in gone.detail
 
 
 def _unused_port() -> int:

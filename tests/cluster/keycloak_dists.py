@@ -7,11 +7,12 @@ from Maven Central into the Maven cache (tests/realsys/maven.py), once per machi
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-from tests.realsys.images import pinned_keycloak_versions
+from tests.realsys.images import KEYCLOAK_IMAGE, pinned_keycloak_versions
 from tests.realsys.maven import Artifact, fetch, require_cached
 from tests.realsys.rootfs import BuildError
 
@@ -39,6 +40,17 @@ def artifact(version: str) -> Artifact:
 def cached(version: str) -> Path:
     """For tests: the cached zip's directory, or a failure saying how to get it."""
     return require_cached(artifact(version)).parent
+
+
+def java_image() -> str:
+    """The Keycloak test image (tests/realsys/images.py: Debian's OpenJDK 21 of
+    tools/toolchain.toml ``[keycloak_image]``), for ``OCIAM_JAVA_IMAGE``: ``kc.sh`` runs
+    in it under podman, so the tests need no JDK 21 on this machine (Debian 12 has 17)."""
+    tag = f"{KEYCLOAK_IMAGE}:{pinned()}"
+    found = subprocess.run(["podman", "image", "exists", tag], capture_output=True, check=False)
+    if found.returncode != 0:
+        raise BuildError(f"no image {tag}: .ci/bootstrap builds it (python -m tests.realsys.prepare)")
+    return tag
 
 
 def main() -> int:

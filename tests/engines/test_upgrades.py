@@ -17,6 +17,7 @@ import yaml
 
 from ociam.catalog.environment import RolloutWave
 from ociam.engines.base import StackRef
+from ociam.upgrades import compat
 from ociam.upgrades.backup import BackupRecord, judge, on_demand_backup
 from ociam.upgrades.compat import CompatResult
 from ociam.upgrades.health import endpoint_problems, job_problems, statefulset_problems
@@ -153,6 +154,35 @@ def test_a_keycloak_change_rolls_only_when_keycloak_said_so() -> None:
     assert "exit 0 (rolling update possible)" in rolling.lines()[1]
     same = make_plan(stack, old, old, run_check=False)
     assert (same.rollout, same.gate_reasons, same.lines()) == ("none", [], [])
+
+
+def test_without_java_21_the_preview_says_so_in_one_line_and_recreates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian 12 has OpenJDK 17 only: the distributions are there, kc.sh cannot run."""
+    for version in ("26.7.3", "26.7.4"):
+        kc = tmp_path / "dists" / f"keycloak-{version}" / "bin" / "kc.sh"
+        kc.parent.mkdir(parents=True)
+        kc.write_text("#!/bin/sh\nexit 0\n")  # would say "may roll" if it ran
+    jdk17 = tmp_path / "jvm" / "java-17-openjdk-amd64"
+    (jdk17 / "bin").mkdir(parents=True)
+    (jdk17 / "bin" / "java").write_text("#!/bin/sh\n")
+    (jdk17 / "release").write_text('JAVA_VERSION="17.0.17"\n')
+    monkeypatch.setattr(compat, "JVM_DIR", tmp_path / "jvm")
+    environ = {"OCIAM_KEYCLOAK_DIST_DIR": str(tmp_path / "dists"),
+               "OCIAM_CACHE_DIR": str(tmp_path / "cache"), "JAVA_HOME": str(jdk17)}  # fmt: skip
+    old = Versions({KEYCLOAK: "26.7.3"}, ("--db=postgres",), True)
+    new = Versions({KEYCLOAK: "26.7.4"}, ("--db=postgres",))
+    plan = make_plan(StackRef("dev", "pori"), old, new, environ=environ)
+    assert plan.rollout == "recreate"
+    said = [line for line in plan.lines() if "update-compatibility" in line]
+    assert said == [
+        "update-compatibility not run for Keycloak 26.7.3 -> 26.7.4: no Java 21 or newer (set "
+        "OCIAM_JAVA_HOME to a JDK 21+, or OCIAM_JAVA_IMAGE to a container image with one; "
+        f"Debian 12's apt has only OpenJDK 17): JAVA_HOME={jdk17}: Java 17; {tmp_path / 'jvm'} "
+        "has java-17-openjdk-amd64 (Java 17); rolling out as a recreate (the safe choice)"
+    ]
+    assert not (tmp_path / "cache" / "update-compatibility").exists()  # asked again next time
 
 
 def test_switching_to_an_external_database_is_gated() -> None:

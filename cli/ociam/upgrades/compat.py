@@ -10,9 +10,12 @@ unexpected error; 2 invalid options. Only the exit code is relied upon.
 Distributions are the ``keycloak-quarkus-dist`` zips of Maven Central, found in
 ``OCIAM_KEYCLOAK_DIST_DIR`` (unpacked ``keycloak-<version>/`` directories or the zips)
 or the test tiers' Maven cache (``~/.cache/ociam/maven``). Each run works on a private
-copy (the commands re-augment the server). Java: ``OCIAM_JAVA_HOME``, ``JAVA_HOME`` or
-the newest JDK under /usr/lib/jvm (Keycloak 26 needs 21 or newer). Results are cached
-by versions and options.
+copy (the commands re-augment the server). Java (Keycloak 26 needs 21 or newer), the
+first of: ``OCIAM_JAVA_HOME``; ``OCIAM_JAVA_IMAGE``, a container image with a JDK 21+
+(``java`` on its PATH) in which ``kc.sh`` runs under podman without a network (the test
+tiers use the Keycloak test image, tools/toolchain.toml ``[keycloak_image]``); ``JAVA_HOME``;
+the newest JDK 21+ under /usr/lib/jvm. Without one the check does not run and the
+rollout is a recreate, said in one line. Results are cached by versions and options.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import shutil
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -79,16 +82,88 @@ def _unpack(archive: Path, version: str, environ: Mapping[str, str]) -> Path:
     return home
 
 
-def java_home(environ: Mapping[str, str] | None = None) -> Path | None:
+MIN_JAVA = 21
+JVM_DIR = Path("/usr/lib/jvm")
+NO_JAVA = (
+    f"no Java {MIN_JAVA} or newer (set OCIAM_JAVA_HOME to a JDK {MIN_JAVA}+, or OCIAM_JAVA_IMAGE "
+    f"to a container image with one; Debian 12's apt has only OpenJDK 17)"
+)
+
+
+@dataclass(frozen=True)
+class JavaRuntime:
+    """Where ``kc.sh`` runs: a local JDK (``home``) or a container image with one."""
+
+    home: Path | None = None
+    image: str | None = None
+
+    def describe(self) -> str:
+        if self.image is not None:
+            return f"image {self.image} (podman)"
+        return f"{self.home} (Java {_java_major(self.home)})" if self.home else "none"
+
+
+def java_runtime(
+    environ: Mapping[str, str] | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    jvm_dir: Path | None = None,
+) -> tuple[JavaRuntime | None, str]:
+    """The Java ``kc.sh`` runs on (module docstring's order), or None and why not."""
     environ = os.environ if environ is None else environ
-    for key in ("OCIAM_JAVA_HOME", "JAVA_HOME"):
-        home = Path(environ[key]) if environ.get(key) else None
-        if home is not None and (home / "bin" / "java").is_file() and _java_major(home) >= 21:
-            return home
-    candidates = [p for p in Path("/usr/lib/jvm").glob("*") if (p / "bin" / "java").is_file()]
+    jvm_dir = JVM_DIR if jvm_dir is None else jvm_dir
+    refused: list[str] = []
+    home = _good_home(environ.get("OCIAM_JAVA_HOME"), "OCIAM_JAVA_HOME", refused)
+    if home is not None:
+        return JavaRuntime(home=home), ""
+    image = environ.get("OCIAM_JAVA_IMAGE")
+    if image:
+        podman = which("podman")
+        if podman is None:
+            refused.append(f"OCIAM_JAVA_IMAGE={image}: podman is not installed")
+        elif _podman([podman, "image", "exists", image], environ) != 0:
+            refused.append(f"OCIAM_JAVA_IMAGE={image}: no such image in podman's store")
+        else:
+            return JavaRuntime(image=image), ""
+    home = _good_home(environ.get("JAVA_HOME"), "JAVA_HOME", refused)
+    if home is not None:
+        return JavaRuntime(home=home), ""
+    candidates = [p for p in jvm_dir.glob("*") if (p / "bin" / "java").is_file()]
     good = sorted((_java_major(p), str(p)) for p in candidates if not p.is_symlink())
-    good = [g for g in good if g[0] >= 21]
-    return Path(good[-1][1]) if good else None
+    good = [g for g in good if g[0] >= MIN_JAVA]
+    if good:
+        return JavaRuntime(home=Path(good[-1][1])), ""
+    found = ", ".join(f"{p.name} (Java {_java_major(p)})" for p in candidates) or "nothing"
+    refused.append(f"{jvm_dir} has {found}")
+    return None, f"{NO_JAVA}: " + "; ".join(refused)
+
+
+def _good_home(value: str | None, key: str, refused: list[str]) -> Path | None:
+    if not value:
+        return None
+    home = Path(value)
+    if not (home / "bin" / "java").is_file():
+        refused.append(f"{key}={value}: no bin/java")
+        return None
+    if _java_major(home) < MIN_JAVA:
+        refused.append(f"{key}={value}: Java {_java_major(home)}")
+        return None
+    return home
+
+
+def _podman(command: Sequence[str], environ: Mapping[str, str]) -> int:
+    try:
+        return subprocess.run(
+            command, env=dict(environ), capture_output=True, timeout=60, check=False
+        ).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        return -1
+
+
+def java_home(environ: Mapping[str, str] | None = None) -> Path | None:
+    """A local JDK 21+ (no image), or None."""
+    runtime, _ = java_runtime({k: v for k, v in (environ or os.environ).items()
+                               if k != "OCIAM_JAVA_IMAGE"})  # fmt: skip
+    return runtime.home if runtime is not None else None
 
 
 def _java_major(home: Path) -> int:
@@ -110,6 +185,8 @@ class CompatResult:
     decision: Decision
     #: Keycloak's own verdict line(s), or why the check did not run
     said: str
+    #: the Java kc.sh ran on (JavaRuntime.describe), empty when it did not run
+    java: str = ""
 
     @property
     def ran(self) -> bool:
@@ -136,18 +213,38 @@ def _verdict(output: str) -> str:
     return (tail[-1] if tail else "no output")[:400]
 
 
-def _run(home: Path, java: Path, args: Sequence[str], scratch: Path) -> tuple[int, str]:
+def _run(
+    home: Path,
+    java: JavaRuntime,
+    args: Sequence[str],
+    scratch: Path,
+    environ: Mapping[str, str],
+) -> tuple[int, str]:
     copy = scratch / home.name
     if not copy.exists():
         shutil.copytree(home, copy, symlinks=True)
-    env = {
-        "PATH": f"{java / 'bin'}:/usr/bin:/bin",
-        "JAVA_HOME": str(java),
-        "HOME": str(scratch),
-        "LANG": "C.UTF-8",
-    }
+    command = [str(copy / "bin" / "kc.sh"), "update-compatibility", *args]
+    if java.image is not None:
+        # the scratch directory (distribution copy and metadata file) at the same path
+        # inside, owned by the caller; no network: the commands need none
+        workdir = str(scratch.parent)
+        command = [
+            "podman", "run", "--rm", "--network=none", f"--timeout={TIMEOUT_SECONDS}",
+            f"--user={os.getuid()}:{os.getgid()}", f"--env=HOME={scratch}",
+            f"--volume={workdir}:{workdir}", f"--entrypoint={command[0]}", java.image,
+            *command[1:],
+        ]  # fmt: skip
+        env = dict(environ)
+    else:
+        assert java.home is not None
+        env = {
+            "PATH": f"{java.home / 'bin'}:/usr/bin:/bin",
+            "JAVA_HOME": str(java.home),
+            "HOME": str(scratch),
+            "LANG": "C.UTF-8",
+        }
     done = subprocess.run(
-        [str(copy / "bin" / "kc.sh"), "update-compatibility", *args],
+        command,
         env=env,
         capture_output=True,
         text=True,
@@ -189,24 +286,33 @@ def check_versions(
             + ", ".join(missing)
             + " (put keycloak-quarkus-dist zips in a directory of OCIAM_KEYCLOAK_DIST_DIR)",
         )
-    java = java_home(environ)
+    java, why_not = java_runtime(environ)
     if java is None:
-        return CompatResult(old, new, None, "recreate", "no Java 21 or newer (OCIAM_JAVA_HOME)")
+        return CompatResult(old, new, None, "recreate", why_not)
     old_home, new_home = distribution(old, environ), distribution(new, environ)
     assert old_home is not None and new_home is not None
     with tempfile.TemporaryDirectory(prefix="ociam-kc-compat-") as scratch_dir:
         scratch = Path(scratch_dir)
         metadata = scratch / "metadata.json"
         code, output = _run(
-            old_home, java, ["metadata", f"--file={metadata}", *old_options], scratch / "old"
+            old_home,
+            java,
+            ["metadata", f"--file={metadata}", *old_options],
+            scratch / "old",
+            environ,
         )
         if code != 0 or not metadata.is_file():
-            why = f"metadata with {old} failed (exit {code}): {_verdict(output)}"
-            return CompatResult(old, new, None, "recreate", why)
+            why = f"metadata with {old} on {java.describe()} failed (exit {code}): "
+            return CompatResult(old, new, None, "recreate", why + _verdict(output))
         code, output = _run(
-            new_home, java, ["check", f"--file={metadata}", *new_options], scratch / "new"
+            new_home,
+            java,
+            ["check", f"--file={metadata}", *new_options],
+            scratch / "new",
+            environ,
         )
-    result = CompatResult(old, new, code, "rolling" if code == 0 else "recreate", _verdict(output))
+    decision: Decision = "rolling" if code == 0 else "recreate"
+    result = CompatResult(old, new, code, decision, _verdict(output), java.describe())
     if code in EXIT_MEANING and code not in {1, 2}:
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(json.dumps(asdict(result)), encoding="utf-8")
