@@ -32,6 +32,10 @@ class Hostile:
 CASES = [
     Hostile("alias-bomb", billion_laughs(), "anchors and aliases are not allowed", 0),
     Hostile("alias", "extra_a: &shared x\nextra_b: *shared\n", "anchor &shared", 0),
+    Hostile("complex-key", "? [a, b]\n: x\n", "a list used as a mapping key", 0),
+    Hostile(
+        "complex-mapping-key", "extra:\n  ? {a: b}\n  : x\n", "a mapping used as a mapping key", 1
+    ),
     Hostile("merge-key", "extra:\n  <<: {bind_dn: x}\n", "merge keys (<<) are not allowed", 1),
     Hostile(
         "deep-nesting",

@@ -126,6 +126,14 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
                 "would not read them the same (write the keys out)",
                 key_node.start_mark,
             )
+        if not isinstance(key_node, yaml.ScalarNode):
+            kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"a {kind} used as a mapping key: catalog keys are plain names",
+                key_node.start_mark,
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in seen:
             raise yaml.constructor.ConstructorError(
