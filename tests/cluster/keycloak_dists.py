@@ -49,7 +49,8 @@ def java_image() -> str:
     tag = f"{KEYCLOAK_IMAGE}:{pinned()}"
     found = subprocess.run(["podman", "image", "exists", tag], capture_output=True, check=False)
     if found.returncode != 0:
-        raise BuildError(f"no image {tag}: .ci/bootstrap builds it (python -m tests.realsys.prepare)")
+        why = ".ci/bootstrap builds it (python -m tests.realsys.prepare)"
+        raise BuildError(f"no image {tag}: {why}")
     return tag
 
 

@@ -1,8 +1,9 @@
 """Keycloak's own update-compatibility decision, with the real distributions (Maven
 Central's keycloak-quarkus-dist, tests/cluster/keycloak_dists.py) run in the Keycloak
 test image (Debian trixie's OpenJDK 21; ``OCIAM_JAVA_IMAGE``), not on whatever JDK this
-machine happens to have (Debian 12's apt has 17): ``kc.sh update-compatibility metadata`` by the old version with the options the
-city's server runs with, ``check`` by the catalog's pinned version.
+machine happens to have (Debian 12's apt has 17): ``kc.sh update-compatibility
+metadata`` by the old version with the options the city's server runs with, ``check``
+by the catalog's pinned version.
 
 What Keycloak said when this was written (recorded, not assumed; the tests hold it to
 that so that a change of Keycloak's answer is seen):

@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.keycloak_dists import java_image
 from tests.cluster.real_deploy import COMMAND_TIMEOUT_SECONDS, RealDeploy
 from tests.realsys.control_plane import ControlPlane, wait_for
 from tests.realsys.pulumi_env import OCIAM, git
@@ -142,6 +143,12 @@ def _remove_deny_policy(deploy: RealDeploy) -> None:
         client.delete("admissionregistration.k8s.io/v1", kind, DENY_PODS)
 
 
+def _kc_java() -> dict[str, str]:
+    """kc.sh update-compatibility runs in the Keycloak test image (its OpenJDK 21), not
+    on whatever JDK this machine has."""
+    return {"OCIAM_JAVA_IMAGE": java_image()}
+
+
 def _lines(text: str, prefix: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(prefix)]
 
@@ -172,7 +179,7 @@ def test_the_version_change_is_in_the_summary(deploy: RealDeploy, tmp_path: Path
     deploy.commit(f"dev: Keycloak {NEW}")
     summary = tmp_path / "summary.md"
     result = deploy.ociam("preview", "--engine", "pulumi", "--env", "dev", "--city", "pori",
-                          "--summary-md", str(summary))  # fmt: skip
+                          "--summary-md", str(summary), **_kc_java())  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"    version: Keycloak {OLD} -> {NEW}" in result.stdout
     text = summary.read_text(encoding="utf-8")
@@ -186,7 +193,7 @@ def test_the_version_change_is_in_the_summary(deploy: RealDeploy, tmp_path: Path
 
 def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     up = ("up", "--engine", "pulumi", "--env", "dev", "--city", "pori")
-    result = deploy.ociam(*up)
+    result = deploy.ociam(*up, **_kc_java())
     assert result.returncode == 1, result.stdout + result.stderr
     (line,) = _lines(result.stdout, "REFUSED  dev-pori")
     assert f"this change upgrades Keycloak {OLD} -> {NEW}" in line
@@ -195,7 +202,7 @@ def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     assert _version(deploy, "pori") == OLD  # nothing applied
 
     _completed_backup(deploy, "pori", "keycloak-db-old", hours_ago=30)
-    result = deploy.ociam(*up)
+    result = deploy.ociam(*up, **_kc_java())
     assert result.returncode == 1
     (line,) = _lines(result.stdout, "REFUSED  dev-pori")
     assert "last completed backup keycloak-db-old finished 30 h 0 min ago" in line, line
@@ -226,7 +233,7 @@ def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     assert process.returncode == 0, stdout + stderr
     assert f"Backup {name} completed" in stdout
 
-    result = deploy.ociam(*up)
+    result = deploy.ociam(*up, **_kc_java())
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"backup gate: dev-pori: last completed backup {name} finished" in result.stdout
     assert _version(deploy, "pori") == NEW
@@ -295,8 +302,14 @@ def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) 
     assert porvoo["metadata"]["generation"] == porvoo_before["metadata"]["generation"]
     assert _version(deploy, "porvoo") == OLD
     text = summary.read_text(encoding="utf-8")
-    assert f"canary     dev-kajaani              failed   Keycloak {NEW}" in text, text
+    # the version each city runs (its Ready pods), not the template's desired one
+    assert (
+        f"canary     dev-kajaani              failed   Keycloak none running (desired {NEW})"
+        in text
+    ), text
     assert f"rest       dev-porvoo               skipped  Keycloak {OLD}" in text, text
+    # the failed city keeps the version change it was applying
+    assert f"| `dev-kajaani` | version: Keycloak {OLD} -> {NEW} |" in text, text
 
 
 def _keycloak_pods(deploy: RealDeploy, city: str) -> list[dict[str, Any]]:
@@ -363,3 +376,38 @@ def test_the_restore_drill_creates_and_removes_its_namespace(deploy: RealDeploy)
     assert process.returncode == 0, stdout + stderr
     assert "restored and healthy" in stdout
     deploy.wait_until_gone("iam-pori-drill")
+
+
+def test_skipping_the_backup_gate_applies_the_change_loudly(
+    deploy: RealDeploy, tmp_path: Path
+) -> None:
+    """A PostgreSQL upgrade of Porvoo with no Backup at all: refused, then applied with
+    --skip-backup-gate (dev: no --yes needed), the warning on stderr and in the summary."""
+    client = deploy.plane.client
+    for backup in client.list("postgresql.cnpg.io/v1", "Backup", "iam-porvoo"):
+        client.delete("postgresql.cnpg.io/v1", "Backup", backup["metadata"]["name"], "iam-porvoo")
+    deploy.edit(ALL_YML, 'tag: "18.1-minimal-trixie"', 'tag: "18.2-minimal-trixie"')
+    deploy.commit("dev: PostgreSQL 18.2")
+    up = ("up", "--engine", "pulumi", "--env", "dev", "--city", "porvoo")
+    refused = deploy.ociam(*up)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    (line,) = _lines(refused.stdout, "REFUSED  dev-porvoo")
+    assert "upgrades PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie" in line, line
+
+    summary = tmp_path / "summary.md"
+    result = deploy.ociam(*up, "--skip-backup-gate", "--summary-md", str(summary))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert (
+        "WARNING: --skip-backup-gate: upgrades and database replacements are applied "
+        "WITHOUT checking for a fresh backup" in result.stderr
+    ), output
+    assert (
+        "BACKUP GATE SKIPPED for dev-porvoo (--skip-backup-gate): this change upgrades "
+        "PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie" in result.stderr
+    ), output
+    text = summary.read_text(encoding="utf-8")
+    assert "| `dev-porvoo` | backup gate: BACKUP GATE SKIPPED for dev-porvoo" in text, text
+    cluster = client.get("postgresql.cnpg.io/v1", "Cluster", "keycloak-db", "iam-porvoo") or {}
+    assert ":18.2-minimal-trixie" in cluster["spec"]["imageName"], cluster["spec"]
+    assert client.list("postgresql.cnpg.io/v1", "Backup", "iam-porvoo") == []

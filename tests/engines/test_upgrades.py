@@ -185,6 +185,104 @@ def test_without_java_21_the_preview_says_so_in_one_line_and_recreates(
     assert not (tmp_path / "cache" / "update-compatibility").exists()  # asked again next time
 
 
+EXTERNAL_DATABASE = """
+database:
+  mode: external
+  external:
+    host: pg.pori.example
+    database: keycloak
+    username: keycloak
+    password: {pulumi_secret: externalDbPassword}
+    egress_cidrs: [10.9.0.0/24]
+"""
+
+
+class _StateEngine:
+    """Pulumi's side of ``up``: the stack's state as given, ``up`` recorded."""
+
+    def __init__(self, state: list[dict[str, Any]]) -> None:
+        self.state, self.applied, self.program_env = state, [], {}  # type: ignore[var-annotated]
+
+    def exported_resources(self, stack: StackRef) -> list[dict[str, Any]]:
+        return self.state
+
+    def up(self, stack: StackRef) -> str:
+        self.applied.append(stack)
+        return "applied"
+
+
+class _NoBackups:
+    """A cluster without Backup objects (and without a CloudNativePG Cluster)."""
+
+    def list(self, *args: Any, **kwargs: Any) -> list[Any]:
+        return []
+
+    def get(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def test_a_city_on_an_external_database_is_not_held_at_the_cnpg_backup_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its Keycloak upgrade cannot wait for a CloudNativePG Backup that can never exist
+    (``ociam backup`` refuses such a city): the gate does not apply, and says so loudly."""
+    from ociam.engines.base import RefusedError
+    from ociam.engines.offline import OfflineEngine
+    from ociam.upgrades import plan as plan_module
+    from ociam.upgrades.rollout import UpgradeAwareUp
+
+    checkout = copy_checkout(tmp_path / "checkout")
+    pori = checkout / "inventories/dev/group_vars/pori.yml"
+    pori.write_text(pori.read_text(encoding="utf-8") + EXTERNAL_DATABASE, encoding="utf-8")
+    stack = StackRef("dev", "pori")
+    rendered = [{"type": s.type, "inputs": s.inputs or {}}
+                for s in OfflineEngine(checkout).preview(stack).steps]  # fmt: skip
+    state = json.loads(json.dumps(rendered).replace("keycloak:26.7.4", "keycloak:26.7.3"))
+    said = CompatResult("26.7.3", "26.7.4", 0, "rolling", "[OK] Rolling Update is available.")
+    monkeypatch.setattr(plan_module, "check_versions", lambda *args, **kwargs: said)
+    warned: list[str] = []
+    engine = _StateEngine(state)
+    up = UpgradeAwareUp(checkout, engine, warn=warned.append)
+    up._client = _NoBackups()  # type: ignore[assignment]
+    _, rollout = up(stack)
+    assert engine.applied == [stack]
+    assert warned == [rollout.gate]
+    assert rollout.gate == (
+        "BACKUP GATE NOT APPLICABLE to dev-pori: it uses an external database "
+        "(pg.pori.example:5432/keycloak), whose backups ociam neither sees nor takes; this "
+        "change upgrades Keycloak 26.7.3 -> 26.7.4: a fresh backup of that database before "
+        "it is applied is its operator's duty"
+    )
+    # the switch to it still is gated: the CloudNativePG Cluster in the state is deleted
+    switching = _StateEngine(_state_of_render("dev", "pori"))
+    up = UpgradeAwareUp(checkout, switching, warn=warned.append)
+    up._client = _NoBackups()  # type: ignore[assignment]
+    with pytest.raises(RefusedError, match="deletes the database Cluster") as refused:
+        up(stack)
+    assert "`ociam backup --env dev --city pori`" in str(refused.value)
+    assert switching.applied == []
+
+
+def test_backup_of_an_external_database_city_without_a_cluster_is_bad_input() -> None:
+    """``ociam backup`` backs up the Cluster of a city moving to an external database
+    (what the gate above asks for) and refuses a city that has none."""
+    import typer
+
+    from ociam.catalog import load_environment
+    from ociam.commands.backup import _still_on_cloudnative_pg
+
+    config = load_environment(Path(__file__).parents[2], "dev").city("pori")
+    with pytest.raises(typer.Exit) as refused:
+        _still_on_cloudnative_pg(_NoBackups(), "dev", config)  # type: ignore[arg-type]
+    assert refused.value.exit_code == 2
+
+    class StillThere(_NoBackups):
+        def get(self, *args: Any, **kwargs: Any) -> Any:
+            return {"kind": "Cluster"}
+
+    _still_on_cloudnative_pg(StillThere(), "dev", config)  # type: ignore[arg-type]
+
+
 def test_switching_to_an_external_database_is_gated() -> None:
     old = Versions({KEYCLOAK: "26.7.4"}, (), True)
     plan = make_plan(StackRef("dev", "pori"), old, old, uses_external_database=True)
@@ -228,6 +326,38 @@ def test_the_health_gate_reads_statefulset_jobs_and_endpoints() -> None:
     ready = {"endpoints": [{"conditions": {"ready": True}}]}
     assert endpoint_problems([ready]) == []
     assert endpoint_problems([{"endpoints": [{"conditions": {"ready": False}}]}]) != []
+
+
+def test_the_rollout_reports_the_version_ready_pods_run() -> None:
+    """Not the StatefulSet template's (the desired version): a city whose new pod was
+    refused runs nothing, a half-rolled one runs both."""
+    from ociam.upgrades.staged import running_version
+
+    def pod(version: str, ready: bool) -> dict[str, Any]:
+        return {"metadata": {"labels": {"app.kubernetes.io/version": version}},
+                "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}  # fmt: skip
+
+    class Cluster:
+        def __init__(self, pods: list[dict[str, Any]], sts: bool = True) -> None:
+            self.pods, self.sts = pods, sts
+
+        def get(self, *args: Any) -> Any:
+            labels = {"app.kubernetes.io/version": "26.7.4"}
+            selector = {"matchLabels": {"app.kubernetes.io/name": "keycloak"}}
+            spec = {"template": {"metadata": {"labels": labels}}, "selector": selector}
+            return {"spec": spec} if self.sts else None
+
+        def list(self, api: str, kind: str, namespace: str, selector: str) -> Any:
+            assert (kind, selector) == ("pods", "app.kubernetes.io/name=keycloak")
+            return self.pods
+
+    assert running_version(Cluster([]), "iam-kajaani") == "none running (desired 26.7.4)"
+    assert running_version(Cluster([pod("26.7.4", False)]), "x") == "none running (desired 26.7.4)"
+    assert running_version(Cluster([pod("26.7.3", True)]), "x") == "26.7.3 (desired 26.7.4)"
+    both = Cluster([pod("26.7.4", True), pod("26.7.3", True)])
+    assert running_version(both, "x") == "26.7.3, 26.7.4 (desired 26.7.4)"
+    assert running_version(Cluster([pod("26.7.4", True)]), "x") == "26.7.4"
+    assert running_version(Cluster([], sts=False), "x") == "not deployed"
 
 
 def test_changed_since_names_version_changes_and_the_outage(tmp_path: Path) -> None:

@@ -22,7 +22,13 @@ TimeoutOption = Annotated[
 
 
 def _city(
-    ctx: typer.Context, city: str | None, env: Any, output: Any, root: Any
+    ctx: typer.Context,
+    city: str | None,
+    env: Any,
+    output: Any,
+    root: Any,
+    *,
+    external_ok: bool = False,
 ) -> tuple[Invocation, CityConfig]:
     from ociam.commands.common import load_catalog, select_city
 
@@ -31,7 +37,7 @@ def _city(
         error("give --city CITY")
         raise typer.Exit(EXIT_BAD_INPUT)
     config = select_city(invocation, load_catalog(invocation), city)
-    if config.spec.database.external is not None:
+    if config.spec.database.external is not None and not external_ok:
         error(f"{config.slug} uses an external database: its backups are not ociam's")
         raise typer.Exit(EXIT_BAD_INPUT)
     return invocation, config
@@ -74,8 +80,10 @@ def backup(
         wait_for_backup,
     )
 
-    invocation, config = _city(ctx, city, env, output, root)
+    invocation, config = _city(ctx, city, env, output, root, external_ok=True)
     client = _client()
+    if config.spec.database.external is not None:
+        _still_on_cloudnative_pg(client, invocation.env, config)
     now = datetime.now(UTC)
     labels = {"ociam.fi/city": config.slug, "ociam.fi/backup": "on-demand"}
     obj = on_demand_backup(config.namespace, now, labels)
@@ -100,6 +108,29 @@ def backup(
         raise typer.Exit(EXIT_FAILURE) from None
     took = age_text(max((record.stopped_at or now) - now, timedelta(0)))
     typer.echo(f"ok       {invocation.env}-{config.slug:<18} Backup {name} completed ({took})")
+
+
+def _still_on_cloudnative_pg(client: KubeClient, env: str, config: CityConfig) -> None:
+    """A city the catalog moves to an external database still has its CloudNativePG
+    Cluster until ``ociam up`` deletes it: that is what the backup gate wants backed up."""
+    from ociam.components.database import CLUSTER_NAME
+    from ociam.kube import KubeError
+
+    try:
+        cluster = client.get("postgresql.cnpg.io/v1", "clusters", CLUSTER_NAME, config.namespace)
+    except KubeError as exc:
+        error(f"{env}-{config.slug}: {exc}")
+        raise typer.Exit(EXIT_FAILURE) from None
+    if cluster is None:
+        error(
+            f"{env}-{config.slug} uses an external database and has no CloudNativePG Cluster "
+            f"{config.namespace}/{CLUSTER_NAME}: its backups are its operator's duty, not ociam's"
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    info(
+        f"{env}-{config.slug}: the catalog moves it to an external database; its Cluster "
+        f"{CLUSTER_NAME} still runs and is backed up before `ociam up` deletes it"
+    )
 
 
 def restore_drill(

@@ -33,6 +33,8 @@ from ociam.console import EXIT_BAD_INPUT, error, info
 from ociam.options import CityOption, EnvOption, OutputOption, RootOption, resolve
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ociam.engines.base import PreviewResult, StackRef
     from ociam.options import Invocation
     from ociam.stackrun import Operation, Outcome
@@ -46,8 +48,8 @@ SkipGateOption = Annotated[
     bool,
     typer.Option(
         "--skip-backup-gate",
-        help="Apply a Keycloak/PostgreSQL upgrade or database replacement without a fresh "
-        "backup (said loudly; refused in prod without --yes)",
+        help="Apply a Keycloak/PostgreSQL version change, or the switch to an external "
+        "database, without a fresh backup (said loudly; refused in prod without --yes)",
     ),
 ]
 WavesOption = Annotated[
@@ -163,13 +165,21 @@ def _run(
         jobs=jobs,
         summary_md=summary_md,
         details=change_lines,
-        upgrades=upgrade_lines if operation == "up" else None,
+        upgrades=upgrade_lines_of(upgrade_up) if operation == "up" else None,
     )
 
 
-def upgrade_lines(outcome: Outcome) -> list[str]:
-    """The version changes, rollout and backup gate of one city's ``up``."""
-    rollout = outcome.extra
+def upgrade_lines_of(action: UpgradeAwareUp) -> Callable[[Outcome], list[str]]:
+    """The version changes, rollout and backup gate of one city's ``up``, also when it
+    failed (the version changes it was applying)."""
+
+    def lines(outcome: Outcome) -> list[str]:
+        return upgrade_lines(outcome.extra or action.rollouts.get(outcome.stack))
+
+    return lines
+
+
+def upgrade_lines(rollout: Any) -> list[str]:
     if rollout is None or not hasattr(rollout, "plan"):
         return []
     lines: list[str] = rollout.plan.lines()
@@ -225,7 +235,7 @@ def _staged(
     """``up --waves``: wave by wave, each city health-gated, stop at the first failure."""
     from ociam.commands.common import load_catalog
     from ociam.engines.base import StackRef
-    from ociam.upgrades.staged import city_versions, run_waves, version_lines
+    from ociam.upgrades.staged import city_versions, run_waves, running_version, version_lines
     from ociam.upgrades.waves import WaveError, parse_spec, resolve
 
     if city is not None or changed_since is not None:
@@ -263,13 +273,9 @@ def _staged(
 
         def version(slug: str) -> str:
             try:
-                sts = action.client().get("apps/v1", "statefulsets", "keycloak", f"iam-{slug}")
+                return running_version(action.client(), f"iam-{slug}")
             except (KubeError, EngineError):  # the summary must still be written
                 return "unknown (cluster not readable)"
-            if sts is None:
-                return "not deployed"
-            labels = sts["spec"]["template"]["metadata"].get("labels") or {}
-            return str(labels.get("app.kubernetes.io/version", "unknown"))
 
         rows = city_versions(waves, invocation.env, outcomes, version)
         return ["rollout:", *version_lines(rows)]
@@ -283,7 +289,7 @@ def _staged(
         jobs=jobs,
         summary_md=summary_md,
         details=change_lines,
-        upgrades=upgrade_lines,
+        upgrades=upgrade_lines_of(action),
         runner=runner,
         epilogue=epilogue,
     )
@@ -309,10 +315,15 @@ def up(
 ) -> None:
     """Deploy stacks with the Pulumi CLI: the platform stack first, then cities.
 
-    Refuses (per city, nothing applied) a Keycloak or PostgreSQL upgrade or a database
-    replacement when the city's last completed backup is older than
-    upgrades.backup_max_age_hours (`ociam backup` takes one). A Keycloak version change
-    rolls only when `kc.sh update-compatibility` allows it, else it is recreated.
+    Refuses (per city, nothing applied) a Keycloak or PostgreSQL version change, or the
+    switch to an external database (which deletes the CloudNativePG Cluster), when the
+    city's last completed backup is older than upgrades.backup_max_age_hours (`ociam
+    backup` takes one). Other replacements or deletions of the database Cluster are not
+    gated; outside dev the Cluster is protected in the Pulumi state
+    (pulumi.protect_databases), so `up` fails on them. A city already on an external
+    database is not gated (ociam sees none of its backups; said loudly). A Keycloak
+    version change rolls only when `kc.sh update-compatibility` allows it, else it is
+    recreated.
 
     Needs the Pulumi CLI, the backend (OCIAM_PULUMI_BACKEND_URL or all.yml), the
     passphrase (PULUMI_CONFIG_PASSPHRASE[_FILE]) and a kubeconfig. In prod, asks

@@ -77,6 +77,10 @@ def endpoint_problems(slices: list[dict[str, Any]]) -> list[str]:
     return [] if ready else [f"Service {HTTP_SERVICE}: no ready endpoint (readiness probe)"]
 
 
+#: the Keycloak version label of the StatefulSet's template and so of its pods
+VERSION_LABEL = "app.kubernetes.io/version"
+
+
 def check(client: KubeClient, namespace: str, city: str) -> Health:
     sts = client.get("apps/v1", "statefulsets", NAME, namespace)
     jobs = client.list("batch/v1", "jobs", namespace, f"{CITY_LABEL}={city}")
@@ -90,7 +94,7 @@ def check(client: KubeClient, namespace: str, city: str) -> Health:
     version = ""
     if sts is not None:
         labels = ((sts["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
-        version = str(labels.get("app.kubernetes.io/version", ""))
+        version = str(labels.get(VERSION_LABEL, ""))
     return Health(problems, version)
 
 

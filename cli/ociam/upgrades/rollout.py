@@ -5,7 +5,8 @@ Order per city: read the stack's state (``pulumi stack export``) → the upgrade
 (versions deployed vs the catalog, ``kc.sh update-compatibility`` where the
 distributions are available) → when the change upgrades Keycloak or PostgreSQL or
 drops the database, the last completed CloudNativePG Backup must be younger than
-``upgrades.backup_max_age_hours`` (else REFUSED, nothing applied) → ``pulumi up``
+``upgrades.backup_max_age_hours`` (else REFUSED, nothing applied; a city already on an
+external database has no Cluster to back up: the gate does not apply, said loudly) → ``pulumi up``
 (StatefulSet ``OnDelete`` for a recreate) → for a recreate, every old Keycloak pod is
 deleted at once → with ``health``: wait until the city is healthy (ociam.upgrades.health).
 """
@@ -48,6 +49,8 @@ class UpgradeAwareUp:
     health_timeout: float | None = None
     warn: Callable[[str], None] = print
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    #: every city's rollout as far as it got, also of the cities whose ``up`` failed
+    rollouts: dict[StackRef, CityRollout] = field(default_factory=dict, init=False)
     _client: KubeClient | None = field(default=None, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
@@ -69,6 +72,8 @@ class UpgradeAwareUp:
             raise EngineError(f"{stack.label}: {exc}") from exc
         plan = plan_from_state(self.root, stack, self.engine.exported_resources(stack))
         rollout = CityRollout(plan)
+        with self._lock:
+            self.rollouts[stack] = rollout
         try:
             rollout.gate = self._gate(stack, plan, config)
             self.engine.program_env[stack] = plan.program_env()
@@ -92,6 +97,17 @@ class UpgradeAwareUp:
         if not reasons:
             return ""
         what = " and ".join(reasons)
+        external = config.spec.database.external
+        if external is not None and not plan.database_dropped:
+            # no CloudNativePG Cluster, no Backup objects: nothing ociam could check or take
+            message = (
+                f"BACKUP GATE NOT APPLICABLE to {stack.label}: it uses an external database "
+                f"({external.host}:{external.port}/{external.database}), whose backups ociam "
+                f"neither sees nor takes; this change {what}: a fresh backup of that database "
+                "before it is applied is its operator's duty"
+            )
+            self.warn(message)
+            return message
         if self.skip_backup_gate:
             message = (
                 f"BACKUP GATE SKIPPED for {stack.label} (--skip-backup-gate): this change "
