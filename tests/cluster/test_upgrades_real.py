@@ -3,15 +3,19 @@ control plane, three dev cities (Pori, Porvoo, Kajaani) deployed at Keycloak 26.
 upgraded to the catalog's 26.7.4.
 
 In order, on one deployment (a module fixture): a staged rollout whose canary passes
-its health gate lets the rest proceed; the version change is in ``preview
---summary-md``; the backup gate refuses the upgrade while the city has no completed
-Backup and while its last one is too old, ``ociam backup`` creates one and waits, and the
-gate then lets the upgrade through (rolling: Keycloak said a patch bump may roll); a
-staged rollout whose canary is recreated (no distribution to ask Keycloak) and whose new
-pod an admission policy refuses fails its health gate and stops before the next wave,
-which keeps its version and spec; the same recreate without the policy: OnDelete, the
-old pod deleted by ociam, the new one healthy; the restore drill creates its scratch
-namespace and removes it.
+its health gate lets the rest proceed (the first deployment); the version change is in
+``preview --summary-md``; a three-city staged rollout whose canary is recreated (no
+distribution to ask Keycloak) and whose new pod an admission policy refuses fails its
+health gate and stops before the next wave, whose two cities keep their version and
+spec, and the summary says the canary runs no Keycloak; the backup gate refuses the
+upgrade while the city has no completed Backup and while its last one is too old,
+``ociam backup`` creates one and waits, and the gate then lets the upgrade through
+(rolling: Keycloak said a patch bump may roll, ``kc.sh`` run in the Keycloak test
+image); the same recreate without the policy: OnDelete, the old pod deleted by ociam,
+the new one healthy; the restore drill creates its scratch namespace and removes it;
+a PostgreSQL upgrade without a Backup is refused, then applied with
+``--skip-backup-gate``, loudly; the same upgrade for the other two cities as a staged
+rollout whose canary passes, then the rest.
 
 What the control plane cannot do, and what stands in: no CloudNativePG operator runs,
 so the tests write the status of Backup and Cluster objects themselves (``phase:
@@ -191,6 +195,81 @@ def test_the_version_change_is_in_the_summary(deploy: RealDeploy, tmp_path: Path
     assert "~  update  kubernetes:apps/v1:StatefulSet  keycloak-statefulset" in result.stdout
 
 
+def _no_distributions(tmp_path: Path) -> dict[str, str]:
+    """An ``ociam`` environment without Keycloak distributions: it cannot ask Keycloak
+    whether the version change may roll, so it recreates (the safe choice)."""
+    nothing = tmp_path / "no-distributions"
+    nothing.mkdir(exist_ok=True)
+    return {"OCIAM_CACHE_DIR": str(nothing), "OCIAM_KEYCLOAK_DIST_DIR": str(nothing)}
+
+
+def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) -> None:
+    for city in ("porvoo", "kajaani"):
+        _completed_backup(deploy, city, "keycloak-db-fresh", hours_ago=1)
+    before = {c: deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", f"iam-{c}")
+              for c in ("porvoo", "pori")}  # fmt: skip
+    assert all(before.values())
+    # Kajaani is recreated (no distribution to ask Keycloak): Pulumi's update succeeds
+    # (OnDelete, the old pod stays Ready), ociam deletes the old pod, and the API server
+    # refuses the new one: the health gate sees what Pulumi's await did not
+    client = deploy.plane.client
+    client.create({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": DENY_PODS},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                "resources": ["pods"]}]},
+            "validations": [{"expression": "false", "message": "test: no new pods in Kajaani"}],
+        },
+    })  # fmt: skip
+    client.create({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": DENY_PODS},
+        "spec": {
+            "policyName": DENY_PODS, "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {
+                "matchLabels": {"kubernetes.io/metadata.name": "iam-kajaani"}}},
+        },
+    })  # fmt: skip
+    time.sleep(2)  # the policy reaches the admission plugin
+    summary = tmp_path / "summary.md"
+    try:
+        result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--waves",
+                              "canary=kajaani,rest=porvoo+pori", "--health-timeout", "25",
+                              "--summary-md", str(summary),
+                              **_no_distributions(tmp_path))  # fmt: skip
+    finally:
+        _remove_deny_policy(deploy)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    (failed,) = _lines(result.stdout, "FAILED   dev-kajaani")
+    assert "health gate: not healthy after 25 s" in failed, failed
+    assert "StatefulSet keycloak: 0 of 1 pod(s) Ready" in failed, failed
+    for city in ("porvoo", "pori"):
+        (skipped,) = _lines(result.stdout, f"SKIPPED  dev-{city}")
+        assert "wave rest not started: an earlier wave failed (dev-kajaani)" in skipped
+    assert "wave rest:" not in result.stderr
+    assert _keycloak_pods(deploy, "kajaani") == []  # the old pod is gone, no new one
+    # Porvoo and Pori untouched: same version, same spec generation as before the rollout
+    for city, sts_before in before.items():
+        sts = client.get("apps/v1", "StatefulSet", "keycloak", f"iam-{city}") or {}
+        assert sts["metadata"]["generation"] == (sts_before or {})["metadata"]["generation"]
+        assert _version(deploy, city) == OLD
+    text = summary.read_text(encoding="utf-8")
+    # the version each city runs (its Ready pods), not the template's desired one
+    assert (
+        f"canary     dev-kajaani              failed   Keycloak none running (desired {NEW})"
+        in text
+    ), text
+    assert f"rest       dev-porvoo               skipped  Keycloak {OLD}" in text, text
+    assert f"rest       dev-pori                 skipped  Keycloak {OLD}" in text, text
+    # the failed city keeps the version change it was applying
+    assert f"| `dev-kajaani` | version: Keycloak {OLD} -> {NEW} |" in text, text
+
+
 def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     up = ("up", "--engine", "pulumi", "--env", "dev", "--city", "pori")
     result = deploy.ociam(*up, **_kc_java())
@@ -239,77 +318,6 @@ def test_the_backup_gate_refuses_then_allows(deploy: RealDeploy) -> None:
     assert _version(deploy, "pori") == NEW
     sts = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-pori") or {}
     assert sts["spec"]["updateStrategy"]["type"] == "RollingUpdate"  # Keycloak said so
-
-
-def _no_distributions(tmp_path: Path) -> dict[str, str]:
-    """An ``ociam`` environment without Keycloak distributions: it cannot ask Keycloak
-    whether the version change may roll, so it recreates (the safe choice)."""
-    nothing = tmp_path / "no-distributions"
-    nothing.mkdir(exist_ok=True)
-    return {"OCIAM_CACHE_DIR": str(nothing), "OCIAM_KEYCLOAK_DIST_DIR": str(nothing)}
-
-
-def test_a_failing_canary_stops_the_rollout(deploy: RealDeploy, tmp_path: Path) -> None:
-    for city in ("porvoo", "kajaani"):
-        _completed_backup(deploy, city, "keycloak-db-fresh", hours_ago=1)
-    porvoo_before = deploy.plane.client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo")
-    assert porvoo_before is not None
-    # Kajaani is recreated (no distribution to ask Keycloak): Pulumi's update succeeds
-    # (OnDelete, the old pod stays Ready), ociam deletes the old pod, and the API server
-    # refuses the new one: the health gate sees what Pulumi's await did not
-    client = deploy.plane.client
-    client.create({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": DENY_PODS},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                "resources": ["pods"]}]},
-            "validations": [{"expression": "false", "message": "test: no new pods in Kajaani"}],
-        },
-    })  # fmt: skip
-    client.create({
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": DENY_PODS},
-        "spec": {
-            "policyName": DENY_PODS, "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {
-                "matchLabels": {"kubernetes.io/metadata.name": "iam-kajaani"}}},
-        },
-    })  # fmt: skip
-    time.sleep(2)  # the policy reaches the admission plugin
-    summary = tmp_path / "summary.md"
-    try:
-        result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--waves",
-                              "canary=kajaani,rest=porvoo", "--health-timeout", "25",
-                              "--summary-md", str(summary),
-                              **_no_distributions(tmp_path))  # fmt: skip
-    finally:
-        _remove_deny_policy(deploy)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    (failed,) = _lines(result.stdout, "FAILED   dev-kajaani")
-    assert "health gate: not healthy after 25 s" in failed, failed
-    assert "StatefulSet keycloak: 0 of 1 pod(s) Ready" in failed, failed
-    (skipped,) = _lines(result.stdout, "SKIPPED  dev-porvoo")
-    assert "wave rest not started: an earlier wave failed (dev-kajaani)" in skipped
-    assert "wave rest:" not in result.stderr
-    assert _keycloak_pods(deploy, "kajaani") == []  # the old pod is gone, no new one
-    # Porvoo untouched: same version, same spec generation as before the rollout
-    porvoo = client.get("apps/v1", "StatefulSet", "keycloak", "iam-porvoo") or {}
-    assert porvoo["metadata"]["generation"] == porvoo_before["metadata"]["generation"]
-    assert _version(deploy, "porvoo") == OLD
-    text = summary.read_text(encoding="utf-8")
-    # the version each city runs (its Ready pods), not the template's desired one
-    assert (
-        f"canary     dev-kajaani              failed   Keycloak none running (desired {NEW})"
-        in text
-    ), text
-    assert f"rest       dev-porvoo               skipped  Keycloak {OLD}" in text, text
-    # the failed city keeps the version change it was applying
-    assert f"| `dev-kajaani` | version: Keycloak {OLD} -> {NEW} |" in text, text
 
 
 def _keycloak_pods(deploy: RealDeploy, city: str) -> list[dict[str, Any]]:
@@ -411,3 +419,35 @@ def test_skipping_the_backup_gate_applies_the_change_loudly(
     cluster = client.get("postgresql.cnpg.io/v1", "Cluster", "keycloak-db", "iam-porvoo") or {}
     assert ":18.2-minimal-trixie" in cluster["spec"]["imageName"], cluster["spec"]
     assert client.list("postgresql.cnpg.io/v1", "Backup", "iam-porvoo") == []
+
+
+def test_a_passing_canary_upgrade_lets_the_rest_proceed(deploy: RealDeploy, tmp_path: Path) -> None:
+    """The PostgreSQL 18.2 pin of the previous test, for the two cities not yet on it:
+    Pori's canary upgrade passes the backup gate and its health gate, then the rest wave
+    (Kajaani's upgrade, Porvoo unchanged) runs; every city ends on 18.2."""
+    for city in CITIES:
+        _completed_backup(deploy, city, "keycloak-db-wave", hours_ago=1)
+    summary = tmp_path / "summary.md"
+    result = deploy.ociam("up", "--engine", "pulumi", "--env", "dev", "--jobs", "2",
+                          "--waves", "canary=pori,rest=porvoo+kajaani", "--health-timeout", "180",
+                          "--summary-md", str(summary))  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    lines = result.stdout.splitlines()
+    first = {c: next(i for i, x in enumerate(lines) if x.startswith(f"ok       dev-{c}"))
+             for c in CITIES}  # fmt: skip
+    assert first["pori"] < first["porvoo"] and first["pori"] < first["kajaani"], output
+    assert result.stderr.index("wave canary: dev-pori") < result.stderr.index("wave rest:")
+    assert result.stdout.count("health gate: healthy") == 3, output
+    client = deploy.plane.client
+    for city in CITIES:
+        cluster = client.get("postgresql.cnpg.io/v1", "Cluster", "keycloak-db", f"iam-{city}")
+        assert ":18.2-minimal-trixie" in (cluster or {})["spec"]["imageName"], city
+    text = summary.read_text(encoding="utf-8")
+    for city in ("pori", "kajaani"):
+        change = "version: PostgreSQL 18.1-minimal-trixie -> 18.2-minimal-trixie"
+        assert f"| `dev-{city}` | {change} |" in text, text
+        assert f"| `dev-{city}` | backup gate: dev-{city}: last completed backup" in text, text
+    assert "| `dev-porvoo` | version:" not in text  # already on 18.2
+    assert f"canary     dev-pori                 ok       Keycloak {NEW}" in text, text
+    assert f"rest       dev-kajaani              ok       Keycloak {NEW}" in text, text
