@@ -59,6 +59,8 @@ class Fault:
     code: int = 2
     #: run as an unprivileged user (unreadable/read-only cases)
     unprivileged: bool = False
+    #: (code, reason) for new-city where it differs: it must lock inventories/ to write
+    new_city: tuple[int, str] | None = None
 
 
 def _remove(relative: str) -> Callable[[Path], None]:
@@ -99,8 +101,11 @@ def _dangling(root: Path) -> None:
     path.symlink_to(root / "nowhere.yml")
 
 
-def _unreadable(root: Path) -> None:
-    (root / DEMO).chmod(0o000)
+def _unreadable(relative: str) -> Callable[[Path], None]:
+    def setup(root: Path) -> None:
+        (root / relative).chmod(0o000)
+
+    return setup
 
 
 def _list_document(root: Path) -> None:
@@ -116,7 +121,26 @@ FAULTS = [
     Fault("city-a-directory", _as_directory(DEMO), "unexpected entry in group_vars"),
     Fault("city-a-fifo", _fifo, "not a regular file"),
     Fault("city-dangling-symlink", _dangling, "file not found"),
-    Fault("city-unreadable", _unreadable, "cannot read", unprivileged=True),
+    Fault("city-unreadable", _unreadable(DEMO), "cannot read", unprivileged=True),
+    Fault(
+        "group-vars-unreadable",
+        _unreadable("inventories/dev/group_vars"),
+        "inventories/dev/group_vars: cannot read: Permission denied",
+        unprivileged=True,
+    ),
+    Fault(
+        "env-unreadable",
+        _unreadable("inventories/dev"),
+        "cannot read: Permission denied",
+        unprivileged=True,
+    ),
+    Fault(
+        "inventories-unreadable",
+        _unreadable("inventories"),
+        "cannot read: Permission denied",
+        unprivileged=True,
+        new_city=(1, "inventories: Permission denied (nothing written)"),
+    ),
     Fault("defaults-a-list", _list_document, "all.yml"),
 ]
 
@@ -173,7 +197,10 @@ def test_broken_catalog_files(checkout: Path, command: str, fault: Fault) -> Non
     fault.setup(checkout)
     args = [a.replace("{out}", str(checkout / "out")) for a in COMMANDS[command]]
     result = _run(checkout, args, fault.unprivileged)
-    _assert_one_line_reason(result, fault.code, fault.reason)
+    code, reason = fault.code, fault.reason
+    if command == "new-city" and fault.new_city is not None:
+        code, reason = fault.new_city
+    _assert_one_line_reason(result, code, reason)
 
 
 @pytest.mark.parametrize("command", ["cities", "validate", "render"])
@@ -205,3 +232,17 @@ def test_writing_into_a_read_only_directory(checkout: Path, writer: str) -> None
     result = _run(checkout, args, unprivileged=True)
     _assert_one_line_reason(result, 1, "cannot write")
     assert list(target.iterdir()) == []
+
+
+def test_new_city_into_a_read_only_environment(checkout: Path) -> None:
+    environment = checkout / "inventories/dev"
+    for path in [environment, *environment.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = sorted(p.name for p in (checkout / "inventories").iterdir())
+    result = _run(checkout, COMMANDS["new-city"], unprivileged=True)
+    # names the file it would have written, not the staging copy
+    _assert_one_line_reason(result, 1, "/inventories/dev/group_vars/lahti.yml: Permission denied")
+    assert ".ociam-edit" not in result.stderr
+    # the staging copy is gone
+    assert sorted(p.name for p in (checkout / "inventories").iterdir()) == before
+    assert not (environment / "group_vars/lahti.yml").exists()

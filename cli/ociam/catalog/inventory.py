@@ -37,16 +37,59 @@ def _hosts(
     hosts = _mapping(group.get("hosts"))
     if hosts is None:
         problems.append(
-            Problem(doc.path, f"{where}.hosts", "must be a mapping of host names", None)
+            Problem(
+                doc.path,
+                f"{where}.hosts",
+                "must be a mapping of host names",
+                doc.line_of((*_location(where), "hosts")),
+            )
         )
         return ()
+    for name, value in hosts.items():
+        if value is not None:
+            problems.append(
+                Problem(
+                    doc.path,
+                    f"{where}.hosts.{name}",
+                    "host variables in hosts.yml are not allowed: Ansible would apply them "
+                    "over the catalog's group_vars (leave the host empty)",
+                    doc.line_of((*_location(where), "hosts", name)),
+                )
+            )
     return tuple(str(name) for name in hosts)
+
+
+def _location(where: str) -> tuple[str, ...]:
+    return tuple(where.split("."))
+
+
+def _group_vars_inside(
+    group: Any, path: tuple[str, ...], doc: YamlDocument, problems: list[Problem]
+) -> None:
+    """Refuse ``vars:`` in any group of hosts.yml: Ansible applies them, ociam would not."""
+    if not isinstance(group, dict):
+        return
+    if "vars" in group:
+        problems.append(
+            Problem(
+                doc.path,
+                ".".join((*path, "vars")),
+                "group variables in hosts.yml are not allowed: Ansible would apply them and "
+                "ociam would not read them (put them in group_vars/)",
+                doc.line_of((*path, "vars")),
+            )
+        )
+    children = group.get("children")
+    if isinstance(children, dict):
+        for name, child in children.items():
+            _group_vars_inside(child, (*path, "children", str(name)), doc, problems)
 
 
 def parse_inventory(doc: YamlDocument, problems: list[Problem]) -> Inventory:
     """Read the groups ociam relies on; append a problem for each structural mistake."""
     empty = Inventory(path=doc.path, hub_hosts=(), document=doc)
     root = doc.data if isinstance(doc.data, dict) else {}
+    _group_vars_inside(root.get("all"), ("all",), doc, problems)
     all_group = _mapping(root.get("all"))
     children = _mapping(all_group.get("children")) if all_group else None
     if not children:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,12 +72,40 @@ def check_env_name(root: Path, env: str) -> EnvName:
     )
 
 
+def _unreadable(path: Path, exc: OSError) -> CatalogError:
+    return CatalogError([Problem(path, "", f"cannot read: {exc.strerror}")])
+
+
+def require_group_vars(group_vars: Path) -> None:
+    """Raise CatalogError unless ``group_vars`` is a directory that can be listed."""
+    try:
+        is_dir = stat.S_ISDIR(group_vars.stat().st_mode)
+    except FileNotFoundError:
+        is_dir = False
+    except OSError as exc:
+        # the environment directory (or inventories/) itself cannot be searched
+        raise _unreadable(group_vars, exc) from exc
+    if not is_dir:
+        raise CatalogError([Problem(group_vars, "", "missing: each environment needs group_vars/")])
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+
+
 def city_file_paths(group_vars: Path, problems: list[Problem]) -> dict[str, Path]:
     files: dict[str, Path] = {}
-    for path in sorted(group_vars.iterdir()):
+    try:
+        entries = sorted(group_vars.iterdir())
+    except OSError as exc:
+        raise _unreadable(group_vars, exc) from exc
+    for path in entries:
         if path.name == DEFAULTS_FILE or path.name.startswith("."):
             continue
-        if path.is_dir() or path.suffix != ".yml":
+        if _is_dir(path) or path.suffix != ".yml":
             problems.append(
                 Problem(
                     path,
@@ -145,14 +174,23 @@ def load_environment(
     env_name = check_env_name(root, env)
     directory = environment_dir(root, env_name)
     group_vars = directory / "group_vars"
-    if not group_vars.is_dir():
-        raise CatalogError([Problem(group_vars, "", "missing: each environment needs group_vars/")])
+    require_group_vars(group_vars)
     overrides = overrides or {}
 
     def read(path: Path) -> YamlDocument:
         return overrides[path] if path in overrides else read_yaml(path)
 
     problems: list[Problem] = []
+    host_vars = directory / "host_vars"
+    if host_vars.is_symlink() or host_vars.exists():
+        problems.append(
+            Problem(
+                host_vars,
+                "",
+                "host_vars/ is not allowed: Ansible would apply it over the catalog's "
+                "group_vars and ociam would not read it (put the values in group_vars/<city>.yml)",
+            )
+        )
     documents: dict[Path, YamlDocument] = {}
     paths = [group_vars / DEFAULTS_FILE, directory / INVENTORY_FILE]
     city_paths = city_file_paths(group_vars, problems)

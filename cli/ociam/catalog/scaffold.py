@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +180,11 @@ def plan_new_city(root: Path, env: str, city: NewCity) -> Scaffold:
     directory = environment_dir(root, env)
     city_path = directory / "group_vars" / f"{city.slug}.yml"
     inventory_path = directory / INVENTORY_FILE
-    if city_path.exists():
+    try:
+        exists = city_path.exists()
+    except OSError:
+        exists = False  # load_environment below says which directory cannot be read
+    if exists:
         raise CatalogError([Problem(city_path, "", "already exists; new-city never overwrites")])
     catalog: EnvironmentCatalog = load_environment(root, env)
     if city.slug in catalog.inventory.city_hosts:
@@ -238,9 +244,24 @@ def write_scaffold(plan: Scaffold, environment: Path) -> None:
         if inventory.read_text(encoding="utf-8") != plan.inventory_before or city.exists():
             raise ConcurrentChange(f"{environment} changed since new-city read it; nothing written")
         mode = inventory.stat().st_mode & 0o777
-        for target, text in plan.files.items():
-            path = staged / target.relative_to(environment)
-            path.write_text(text, encoding="utf-8", newline="\n")
-            path.chmod(mode if path == inventory else 0o644)
+        try:
+            for target, text in plan.files.items():
+                path = staged / target.relative_to(environment)
+                path.write_text(text, encoding="utf-8", newline="\n")
+                path.chmod(mode if path == inventory else 0o644)
+        except OSError as exc:
+            raise _in_environment(exc, staged, environment) from exc
 
     edit_tree(environment, change)
+
+
+def _in_environment(exc: OSError, staged: Path, environment: Path) -> OSError:
+    """The error of writing the staged copy, naming the real file; the copy is made
+    writable so that it can be removed (a read-only environment is copied read-only)."""
+    for directory in [staged, *staged.rglob("*")]:
+        if directory.is_dir() and not directory.is_symlink():
+            with contextlib.suppress(OSError):
+                directory.chmod(directory.stat().st_mode | stat.S_IRWXU)
+    name = Path(exc.filename) if exc.filename else None
+    real = environment / name.relative_to(staged) if name and name.is_relative_to(staged) else None
+    return OSError(exc.errno, exc.strerror, str(real or environment))

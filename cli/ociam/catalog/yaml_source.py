@@ -15,6 +15,8 @@ in bounded time and memory, with the line, what no catalog file needs:
   loader and this one would not resolve them and duplicate keys alike);
 - explicit tags (``!!binary``, ``!!python/...``, Ansible's ``!unsafe`` and
   ``!vault``): a catalog value is plain data both readers see the same;
+- Jinja (``{{``, ``{%``, ``{#``) in any value or key: Ansible templates it, ociam
+  would read the text;
 - NUL bytes, a byte-order mark, bytes that are not UTF-8.
 """
 
@@ -38,6 +40,8 @@ MAX_SCALAR_CHARS = 64 * 1024
 #: the catalog model nests about six levels deep
 MAX_DEPTH = 32
 MERGE_TAG = "tag:yaml.org,2002:merge"
+#: Ansible templates any string holding these; ociam would keep the literal text
+JINJA_MARKERS = ("{{", "{%", "{#")
 
 
 @dataclass
@@ -103,6 +107,14 @@ class _Loader(yaml.SafeLoader):
                 f"{MAX_SCALAR_CHARS}",
                 event.start_mark,
             )
+        if isinstance(event, yaml.ScalarEvent):
+            jinja = next((m for m in JINJA_MARKERS if m in event.value), None)
+            if jinja is not None:
+                raise _refuse(
+                    f"'{jinja}' starts a Jinja template: Ansible would evaluate it and read "
+                    "a different value than ociam; catalog values are plain text",
+                    event.start_mark,
+                )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
