@@ -2,8 +2,9 @@
 
 Shared by tests/catalog/test_fuzz_catalog.py (a fixed budget in CI) and
 bench/fuzz_catalog.py (a larger one, and timings). A mutation drops, duplicates,
-retypes or re-nests keys, swaps values between fields, or truncates the file at a
-byte; every outcome must be a valid catalog or exit 2 with ``file:line: reason``.
+retypes or re-nests keys, swaps values between fields, repeats a list many times, or
+truncates the file at a byte; every outcome must be a valid catalog or exit 2 with
+``file:line: reason``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ REPLACEMENTS: tuple[Any, ...] = (
     {"unexpected": 1},
     "ä" * 300,
 )
+#: how many times a list is repeated: a little, past the model's item limit, and past
+#: the file size limit for lists of mappings (once, they made validate run for minutes)
+GROWTH = (2, 20, 300)
 #: a problem line: file, optional line, then the reason
 PROBLEM_LINE = re.compile(r"^inventories/[^:\s]+(:\d+)?: \S.*$")
 SUMMARY_LINE = re.compile(r"^(dev|staging|prod): ")
@@ -99,7 +103,9 @@ def mutations(draw: st.DrawFn) -> Mutation:
     target = draw(st.sampled_from(SEEDS))
     raw = (ROOT / "inventories" / target).read_bytes()
     kind = draw(
-        st.sampled_from(["drop", "duplicate", "retype", "renest", "swap", "truncate", "lines"])
+        st.sampled_from(
+            ["drop", "duplicate", "retype", "renest", "swap", "truncate", "lines", "grow"]
+        )
     )
     if kind == "truncate":
         cut = draw(st.integers(0, len(raw)))
@@ -121,6 +127,14 @@ def mutations(draw: st.DrawFn) -> Mutation:
     if kind == "drop":
         _delete(data, path)
         return Mutation(target, _dump(data), f"dropped {path}")
+    if kind == "grow":
+        lists = [p for p in paths if isinstance(_get(data, p), list) and _get(data, p)]
+        if not lists:
+            return Mutation(target, _dump(data), "no list to grow")
+        grown = draw(st.sampled_from(lists))
+        factor = draw(st.sampled_from(GROWTH))
+        _set(data, grown, _get(data, grown) * factor)
+        return Mutation(target, _dump(data), f"{grown} repeated {factor} times")
     if kind == "retype":
         value = draw(st.sampled_from(REPLACEMENTS))
         _set(data, path, value)

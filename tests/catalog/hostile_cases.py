@@ -6,9 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ociam.catalog.types import MAX_ITEMS
 from ociam.catalog.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_SCALAR_CHARS
 
 CITY = Path("inventories/dev/group_vars/demo.yml")
+SEED_CITY = (Path(__file__).resolve().parents[2] / CITY).read_text(encoding="utf-8")
+
+
+def long_allowlist(entries: int = MAX_ITEMS + 44) -> bytes:
+    """The demo city with an admin_allowlist of ``entries`` CIDRs (all under the size
+    limit: the pairwise overlap check made 10 000 of these run for minutes)."""
+    head, _, rest = SEED_CITY.partition("admin_allowlist:\n")
+    tail = rest[rest.index("\n", rest.index("realms:") - 1) :]
+    cidrs = "".join(f"  - 10.{i // 256}.{i % 256}.0/24\n" for i in range(entries))
+    return f"{head}admin_allowlist:\n{cidrs}{tail.lstrip(chr(10))}".encode()
+
+
+ALLOWLIST_LINE = SEED_CITY[: SEED_CITY.index("admin_allowlist:")].count("\n") + 1
 
 
 def billion_laughs(levels: int = 12) -> str:
@@ -35,6 +49,18 @@ CASES = [
     Hostile("complex-key", "? [a, b]\n: x\n", "a list used as a mapping key", 0),
     Hostile(
         "complex-mapping-key", "extra:\n  ? {a: b}\n  : x\n", "a mapping used as a mapping key", 1
+    ),
+    Hostile(
+        "long-list",
+        long_allowlist(),
+        f"List should have at most {MAX_ITEMS} items",
+        ALLOWLIST_LINE,
+    ),
+    Hostile(
+        "many-problems",
+        "".join(f"unknown_{i}: 1\n" for i in range(3000)),
+        "... and 2950 more problems",
+        None,
     ),
     Hostile("merge-key", "extra:\n  <<: {bind_dn: x}\n", "merge keys (<<) are not allowed", 1),
     Hostile(

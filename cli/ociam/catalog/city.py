@@ -17,6 +17,7 @@ from ociam.catalog.environment import (
 )
 from ociam.catalog.secrets import SecretRef
 from ociam.catalog.types import (
+    MAX_ITEMS,
     DistinguishedName,
     Hostname,
     IPv4Addr,
@@ -87,7 +88,7 @@ class LdapFederation(StrictModel):
         description="Name on the domain controllers' certificates; inside the cluster it "
         "resolves to the city's hub address, so LDAPS verifies end to end"
     )
-    domain_controllers: list[DomainController] = Field(min_length=2)
+    domain_controllers: list[DomainController] = Field(max_length=MAX_ITEMS, min_length=2)
     users_dn: DistinguishedName
     groups_dn: DistinguishedName | None = None
     bind_dn: DistinguishedName
@@ -229,16 +230,19 @@ class OidcApplication(StrictModel):
     realm: RealmName
     name: str | None = None
     access_type: Literal["public", "confidential"]
-    redirect_uris: list[str] = Field(min_length=1)
+    redirect_uris: list[str] = Field(max_length=MAX_ITEMS, min_length=1)
     post_logout_redirect_uris: list[str] = Field(
+        max_length=MAX_ITEMS,
         default_factory=list,
         description="Where the app may send users after logout; empty: its redirect_uris "
         "(Keycloak's '+')",
     )
-    web_origins: list[str] = Field(default_factory=list)
+    web_origins: list[str] = Field(max_length=MAX_ITEMS, default_factory=list)
     client_secret: SecretRef | None = None
-    default_scopes: list[str] = Field(default_factory=list)
-    roles: list[str] = Field(default_factory=list, description="Client roles to create")
+    default_scopes: list[str] = Field(max_length=MAX_ITEMS, default_factory=list)
+    roles: list[str] = Field(
+        max_length=MAX_ITEMS, default_factory=list, description="Client roles to create"
+    )
     groups_claim: bool = Field(
         default=False,
         description="Put the user's group names (from AD in the employees realm) in the "
@@ -264,7 +268,9 @@ class SamlApplication(StrictModel):
     client_id: ClientId = Field(description="The service provider's entity ID")
     realm: RealmName
     name: str | None = None
-    redirect_uris: list[str] = Field(min_length=1, description="Assertion consumer service URLs")
+    redirect_uris: list[str] = Field(
+        max_length=MAX_ITEMS, min_length=1, description="Assertion consumer service URLs"
+    )
     sign_assertions: bool = True
     name_id_format: Literal["persistent", "transient", "email", "username"] = "persistent"
 
@@ -285,7 +291,9 @@ class ExternalDatabase(StrictModel):
     password: SecretRef
     sslmode: Literal["verify-full", "verify-ca", "require"] = "verify-full"
     egress_cidrs: list[IPv4Net] = Field(
-        min_length=1, description="Addresses of the database server(s), for NetworkPolicy"
+        max_length=MAX_ITEMS,
+        min_length=1,
+        description="Addresses of the database server(s), for NetworkPolicy",
     )
 
 
@@ -313,8 +321,9 @@ class Connector(StrictModel):
         description="Address on the hub reserved for this city (in hub.service_network); "
         "Keycloak's LDAP URL points here"
     )
-    ssh_allowed_sources: list[IPv4Net] = Field(min_length=1)
+    ssh_allowed_sources: list[IPv4Net] = Field(max_length=MAX_ITEMS, min_length=1)
     allowed_sources: list[IPv4Net] | None = Field(
+        max_length=MAX_ITEMS,
         default=None,
         description="Cluster sources allowed to reach this city's hub address; "
         "default: cluster.egress_cidrs of the environment",
@@ -343,14 +352,15 @@ class CityFile(StrictModel):
         default=None, description="Override the environment's hostname_pattern"
     )
     admin_allowlist: list[IPv4Net] = Field(
-        min_length=1, description="CIDRs allowed to reach the admin hostname"
+        max_length=MAX_ITEMS, min_length=1, description="CIDRs allowed to reach the admin hostname"
     )
     realms: Realms
     ldap: LdapFederation | None = None
-    applications: list[Application] = Field(default_factory=list)
+    applications: list[Application] = Field(max_length=MAX_ITEMS, default_factory=list)
     database: Database = Database()
     connector: Connector | None = None
     owners: list[OwnerHandle] | None = Field(
+        max_length=MAX_ITEMS,
         default=None,
         description="The city's IAM admins (code-host team or user handles): a pull request "
         "that changes this file needs one of them to approve (.github/CODEOWNERS, generated "

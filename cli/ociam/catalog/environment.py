@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 from ociam.catalog.secrets import SecretRef
-from ociam.catalog.types import IPv4Addr, IPv4Net, K8sName, Port, WireGuardKey
+from ociam.catalog.types import MAX_ITEMS, IPv4Addr, IPv4Net, K8sName, Port, WireGuardKey
 
 EnvName = Literal["dev", "staging", "prod"]
 ENVIRONMENTS: tuple[EnvName, ...] = ("dev", "staging", "prod")
@@ -96,6 +96,7 @@ class GatewayRef(StrictModel):
         "gateway-listener: the platform Gateway already has a listener per city hostname",
     )
     source_cidrs: list[IPv4Net] = Field(
+        max_length=MAX_ITEMS,
         min_length=1,
         description="Addresses the gateway's data plane connects to Keycloak from: Keycloak "
         "trusts X-Forwarded-* only from these (KC_PROXY_TRUSTED_ADDRESSES); those outside the "
@@ -157,6 +158,7 @@ class ObjectStore(StrictModel):
     )
     secret_access_key: SecretRef | None = None
     egress_cidrs: list[IPv4Net] | None = Field(
+        max_length=MAX_ITEMS,
         default=None,
         description="Where PostgreSQL pods may send backups over HTTPS (NetworkPolicy); "
         "default: any public address (private, link-local and cluster ranges excluded)",
@@ -217,7 +219,7 @@ class RolloutWave(StrictModel):
     earlier wave (``rest: true``)."""
 
     name: K8sName
-    cities: list[K8sName] = Field(default_factory=list)
+    cities: list[K8sName] = Field(max_length=MAX_ITEMS, default_factory=list)
     rest: bool = Field(default=False, description="Every selected city that no other wave names")
 
     @model_validator(mode="after")
@@ -244,6 +246,7 @@ class UpgradeSettings(StrictModel):
         description="How long a staged rollout waits for a city to become healthy",
     )
     waves: list[RolloutWave] = Field(
+        max_length=MAX_ITEMS,
         default_factory=list,
         description="`ociam up --waves defaults`: the environment's rollout order",
     )
@@ -339,13 +342,15 @@ class SuomiFiSettings(StrictModel):
 
 
 class ClusterNetwork(StrictModel):
-    pod_cidrs: list[IPv4Net] = Field(min_length=1)
-    service_cidrs: list[IPv4Net] = Field(min_length=1)
+    pod_cidrs: list[IPv4Net] = Field(max_length=MAX_ITEMS, min_length=1)
+    service_cidrs: list[IPv4Net] = Field(max_length=MAX_ITEMS, min_length=1)
     egress_cidrs: list[IPv4Net] = Field(
+        max_length=MAX_ITEMS,
         min_length=1,
         description="Source addresses cluster traffic has when it reaches the connector hub",
     )
     api_server_cidrs: list[IPv4Net] = Field(
+        max_length=MAX_ITEMS,
         min_length=1,
         description="Kubernetes API server endpoint addresses; CloudNativePG instance "
         "managers reach them on 443/6443 (NetworkPolicy)",
@@ -368,7 +373,7 @@ class HubSettings(StrictModel):
     service_network: IPv4Net = Field(
         description="Network of the per-city addresses on the hub that Keycloak connects to"
     )
-    ssh_allowed_sources: list[IPv4Net] = Field(min_length=1)
+    ssh_allowed_sources: list[IPv4Net] = Field(max_length=MAX_ITEMS, min_length=1)
     wireguard_public_key: WireGuardKey | None = Field(
         default=None,
         description="The hub's WireGuard public key (public data; the hub generates its key "
@@ -484,6 +489,7 @@ class EnvironmentSettings(StrictModel):
     hub: HubSettings
     onprem: OnpremSettings = OnpremSettings()
     owners: list[OwnerHandle] = Field(
+        max_length=MAX_ITEMS,
         default_factory=list,
         description="The platform team: owners of all.yml, hosts.yml and of every city file "
         "without owners of its own (.github/CODEOWNERS, `ociam codeowners`)",

@@ -106,4 +106,8 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 WIREGUARD_KEY_PATTERN = r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$"
 WireGuardKey = Annotated[str, Field(pattern=WIREGUARD_KEY_PATTERN)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+#: no list in the catalog needs more items (a city has a few applications and CIDRs);
+#: it bounds the time of checks that compare items pairwise
+MAX_ITEMS = 256
+
 K8sName = Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
