@@ -19,15 +19,17 @@ rollout whose canary passes, then the rest.
 
 What the control plane cannot do, and what stands in: no CloudNativePG operator runs,
 so the tests write the status of Backup and Cluster objects themselves (``phase:
-completed`` with ``stoppedAt``; ``Cluster in healthy state``); and the shared CRDs
-(../shared/crds) hold no ``Backup`` CRD, so this module installs a stand-in for
-``postgresql.cnpg.io/v1`` Backup (schema open, status subresource), written here, not
-upstream's. kwok marks pods Ready and Job pods Succeeded without running them: the
-health gate sees the controllers' state and the EndpointSlices, not a Keycloak login.
+completed`` with ``stoppedAt``; ``Cluster in healthy state``). The shared CRDs
+(../shared/crds) hold no ``Backup`` CRD: this module installs upstream's, unmodified,
+of the pinned operator release (tests/cluster/crds/README.md), so ``ociam backup``'s
+Backup and the tests' status are validated by its schema. kwok marks pods Ready and
+Job pods Succeeded without running them: the health gate sees the controllers' state
+and the EndpointSlices, not a Keycloak login.
 """
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.cluster.keycloak_dists import java_image
 from tests.cluster.real_deploy import COMMAND_TIMEOUT_SECONDS, RealDeploy
@@ -44,29 +47,12 @@ from tests.realsys.pulumi_env import OCIAM, git
 
 CITIES = ("pori", "porvoo", "kajaani")
 ALL_YML = "inventories/dev/group_vars/all.yml"
+PLATFORM_YML = "stacks/platform/platform.yml"
 OLD, NEW = "26.7.3", "26.7.4"
-BACKUP_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "backups.postgresql.cnpg.io"},
-    "spec": {
-        "group": "postgresql.cnpg.io",
-        "scope": "Namespaced",
-        "names": {"kind": "Backup", "listKind": "BackupList", "plural": "backups",
-                  "singular": "backup"},
-        "versions": [{
-            "name": "v1", "served": True, "storage": True,
-            "subresources": {"status": {}},
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                },
-            }},
-        }],
-    },
-}  # fmt: skip
+#: upstream's Backup CRD at the pinned operator release, unmodified (tests/cluster/crds/README.md)
+BACKUP_CRD_FILE = Path(__file__).parent / "crds" / "postgresql.cnpg.io_backups.yaml"
+BACKUP_CRD_SHA256 = "694bafce2eda4603629657c2141a89189c15250c74215002a6987538d3d78ff5"
+BACKUP_CRD_VERSION = "v1.30.0"
 DENY_PODS = "ociam-test-deny-pods"
 
 
@@ -106,7 +92,7 @@ def deploy(
 ) -> Iterator[RealDeploy]:
     client = control_plane.client
     client.request(
-        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=BACKUP_CRD
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=_backup_crd()
     )
     wait_for(
         "Backup CRD served",
@@ -131,6 +117,20 @@ def deploy(
             deploy.wait_until_gone(namespace)
         client.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition",
                       "backups.postgresql.cnpg.io")  # fmt: skip
+
+
+def _backup_crd() -> dict[str, Any]:
+    """Upstream's, checked: unmodified, and of the operator release the platform pins."""
+    data = BACKUP_CRD_FILE.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == BACKUP_CRD_SHA256, f"{BACKUP_CRD_FILE} changed"
+    platform = yaml.safe_load((Path(__file__).parents[2] / PLATFORM_YML).read_text("utf-8"))
+    pinned = platform["charts"]["cloudnative_pg"]["crds_version"]
+    assert pinned == BACKUP_CRD_VERSION, (
+        f"{PLATFORM_YML}: charts.cloudnative_pg.crds_version is {pinned}, {BACKUP_CRD_FILE.name} "
+        f"is {BACKUP_CRD_VERSION}'s: replace it (tests/cluster/crds/README.md)"
+    )
+    crd: dict[str, Any] = yaml.safe_load(data)
+    return crd
 
 
 def _served(plane: ControlPlane) -> bool:
