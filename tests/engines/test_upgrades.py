@@ -24,7 +24,7 @@ from ociam.upgrades.health import endpoint_problems, job_problems, statefulset_p
 from ociam.upgrades.plan import make_plan
 from ociam.upgrades.versions import KEYCLOAK, POSTGRESQL, Versions, from_state
 from ociam.upgrades.waves import Wave, WaveError, parse_spec, resolve
-from tests.engines.conftest import ociam
+from tests.engines.conftest import FakePulumi, ociam
 from tests.realsys.pulumi_env import copy_checkout, git
 
 CITIES = ["demo", "heinola", "kajaani", "pori", "porvoo"]
@@ -447,3 +447,27 @@ def test_the_restore_drill_renders_without_a_cluster() -> None:
     assert cluster["bootstrap"] == {"recovery": {"source": "origin"}}
     assert "plugins" not in cluster
     assert docs[-2]["spec"]["configuration"]["destinationPath"].endswith("/pori")
+
+
+# fake CLI: the real platform stack cannot be deployed here (its Helm releases fetch
+# charts from the internet), so no real state of it exists to preview a chart change on
+def test_changed_since_names_operator_changes_with_the_pulumi_engine_too(
+    tmp_path: Path, fake_pulumi: FakePulumi
+) -> None:
+    checkout = copy_checkout(tmp_path / "checkout")
+    git(checkout, "checkout", "-q", "-b", "operator")
+    platform = checkout / "stacks/platform/platform.yml"
+    text = platform.read_text(encoding="utf-8")
+    platform.write_text(text.replace("    app_version: 1.30.0\n", "    app_version: 1.30.1\n"))
+    git(checkout, "commit", "-q", "-am", "CNPG 1.30.1")
+    fake_pulumi.stack("dev")
+    summary = tmp_path / "summary.md"
+    run = ociam(
+        "preview", "--changed-since", "main", "--engine", "pulumi", "--env", "dev",
+        "--summary-md", str(summary), "--output", "json", root=checkout,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    stacks = {s["stack"]: s for s in json.loads(run.stdout)["stacks"]}
+    assert stacks["platform/dev"]["upgrade"] == ["version: cloudnative_pg chart 1.30.0 -> 1.30.1"]
+    text = summary.read_text(encoding="utf-8")
+    assert "| `platform/dev` | version: cloudnative_pg chart 1.30.0 -> 1.30.1 |" in text

@@ -88,6 +88,8 @@ def preview(
             error("--against compares offline renders: use it with --engine offline")
             raise typer.Exit(EXIT_BAD_INPUT)
         real = pulumi_engine(invocation, show_output)
+        if changed_since is not None:
+            versions.charts_from_revision(changed_since, stacks)
 
         def run_real(stack: StackRef) -> tuple[PreviewResult, Any]:
             versions.from_state(real, stack)  # what the stack runs, from its state

@@ -2,8 +2,9 @@
 
 With the Pulumi engine the deployed versions come from each stack's state (what the
 last ``up`` applied); otherwise, with ``--changed-since REF``, from the catalog at the
-merge base of REF. The offline engine without ``--changed-since`` has nothing to compare
-with, and says so.
+merge base of REF. The platform stacks' chart (operator) versions are in no state a
+plan can read: with ``--changed-since`` they come from git for either engine. The
+offline engine without ``--changed-since`` has nothing to compare with, and says so.
 """
 
 from __future__ import annotations
@@ -46,11 +47,26 @@ class VersionReview:
         with self._lock:
             self.plans[stack] = plan
 
-    def from_revision(self, ref: str, stacks: Iterable[StackRef]) -> None:
+    def _merge_base(self, ref: str) -> str | None:
         try:
-            base = git_output(self.root, "merge-base", ref, "HEAD").strip()
+            return git_output(self.root, "merge-base", ref, "HEAD").strip()
         except GitError as exc:
             self.notes.append(f"Version changes not shown: {exc}")
+            return None
+
+    def charts_from_revision(self, ref: str, stacks: Iterable[StackRef]) -> None:
+        """The platform stacks' chart (operator) changes since the merge base of ``ref``.
+
+        The Pulumi engine's stack states hold no chart versions a plan could read, so with
+        ``--changed-since`` they come from git for that engine too."""
+        platforms = [stack for stack in stacks if stack.is_platform]
+        if platforms and (base := self._merge_base(ref)) is not None:
+            for stack in platforms:
+                self.charts[stack] = platform_changes(self.root, base)
+
+    def from_revision(self, ref: str, stacks: Iterable[StackRef]) -> None:
+        base = self._merge_base(ref)
+        if base is None:
             return
         options = server_options()
         for stack in stacks:
