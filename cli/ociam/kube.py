@@ -60,6 +60,15 @@ class KubeContext:
     plugin: bool = False
 
 
+def _yaml_reason(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line (its own text quotes the line with a caret below)."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        return where + " ".join(part for part in (exc.context, exc.problem) if part)
+    return " ".join(str(exc).split())
+
+
 def _merged(paths: list[Path]) -> tuple[str, dict[str, tuple[Path, dict[str, Any]]]]:
     """kubectl's merge of KUBECONFIG files: the first current-context and the first entry
     of each name win; entries keep the file they came from (relative paths)."""
@@ -68,8 +77,10 @@ def _merged(paths: list[Path]) -> tuple[str, dict[str, tuple[Path, dict[str, Any
     for path in paths:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise KubeconfigError(f"cannot read {path}: {exc}") from None
+        except OSError as exc:
+            raise KubeconfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise KubeconfigError(f"{path} is not valid YAML: {_yaml_reason(exc)}") from None
         if not isinstance(data, dict):
             raise KubeconfigError(f"{path} is not a kubeconfig")
         current = current or str(data.get("current-context") or "")

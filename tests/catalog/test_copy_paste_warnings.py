@@ -44,6 +44,20 @@ CASES = [
         "LDAP directory DN",
     ),
     Copied(
+        "users-dn-spaced-and-lower-case",
+        PORVOO,
+        'users_dn: "OU=Users,OU=Porvoo,DC=ad,DC=porvoo,DC=fi"',
+        'users_dn: "ou=users, ou=pori, dc=ad, dc=pori, dc=fi"',
+        "LDAP directory DN",
+    ),
+    Copied(
+        "groups-dn",
+        PORVOO,
+        'groups_dn: "OU=Groups,OU=Porvoo,DC=ad,DC=porvoo,DC=fi"',
+        'groups_dn: "OU=Groups, OU=Pori, DC=ad, DC=pori, DC=fi"',
+        "LDAP directory DN",
+    ),
+    Copied(
         "bind-dn",
         PORVOO,
         'bind_dn: "CN=svc-keycloak,OU=Service Accounts,DC=ad,DC=porvoo,DC=fi"',

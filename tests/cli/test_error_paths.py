@@ -16,6 +16,7 @@ a wrong one (the real CLI) in tests/cluster/test_real_engine.py.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,13 @@ COMMANDS: dict[str, list[str]] = {
 #: as root, without the capabilities that let root ignore file permissions
 WITHOUT_OVERRIDE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
 ALL_FAULTS = ("validate", "render", "new-city")
+
+
+#: the count or "nothing written" line that follows a catalog error
+SUMMARY = re.compile(
+    r"^((dev|staging|prod): \d+ error\(s\), \d+ warning\(s\)"
+    r"|\d+ errors? in the (dev|staging|prod) catalog|[\w-]+: nothing written)$"
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ FAULTS = [
     Fault("group-vars-missing", _remove("inventories/dev/group_vars"), "group_vars"),
     Fault("group-vars-a-file", _as_file("inventories/dev/group_vars"), "group_vars"),
     Fault("hosts-a-directory", _as_directory("inventories/dev/hosts.yml"), "is a directory"),
-    Fault("city-a-directory", _as_directory(DEMO), "unexpected entry in group_vars"),
+    Fault("city-a-directory", _as_directory(DEMO), "demo.yml: is a directory, not a file"),
     Fault("city-a-fifo", _fifo, "not a regular file"),
     Fault("city-dangling-symlink", _dangling, "file not found"),
     Fault("city-unreadable", _unreadable(DEMO), "cannot read", unprivileged=True),
@@ -161,9 +169,11 @@ def checkout() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _run(root: Path, args: list[str], unprivileged: bool) -> subprocess.CompletedProcess[str]:
+def _run(
+    root: Path, args: list[str], unprivileged: bool, **environ: str
+) -> subprocess.CompletedProcess[str]:
     prefix = WITHOUT_OVERRIDE if unprivileged and os.geteuid() == 0 else []
-    env = {**os.environ, "OCIAM_ENV": "", "HOME": str(root)}
+    env = {**os.environ, "OCIAM_ENV": "", "HOME": str(root), **environ}
     return subprocess.run(
         [*prefix, OCIAM, *args],
         cwd=root,
@@ -176,12 +186,20 @@ def _run(root: Path, args: list[str], unprivileged: bool) -> subprocess.Complete
 
 
 def _assert_one_line_reason(
-    result: subprocess.CompletedProcess[str], code: int, reason: str
+    result: subprocess.CompletedProcess[str], code: int, reason: str, *, usage: bool = False
 ) -> None:
+    """``usage``: click's own refusal of an argument, its usage line and error box."""
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output
     assert result.returncode == code, output
-    assert any(reason in line for line in result.stderr.splitlines()), result.stderr
+    if usage:
+        assert result.stderr.startswith("Usage: "), result.stderr
+        assert any(reason in line for line in result.stderr.splitlines()), result.stderr
+        return
+    lines = [line for line in result.stderr.splitlines() if not SUMMARY.match(line)]
+    # exactly one line says what is wrong (a catalog error adds its count line)
+    assert len(lines) == 1, result.stderr
+    assert reason in lines[0], result.stderr
 
 
 MATRIX = [
@@ -214,7 +232,7 @@ def test_render_into_a_path_that_is_a_file(checkout: Path) -> None:
     target = checkout / "out"
     target.write_text("a file\n", encoding="utf-8")
     result = _run(checkout, ["render", "--city", "demo", "--out", str(target)], unprivileged=False)
-    _assert_one_line_reason(result, 2, "is a file")
+    _assert_one_line_reason(result, 2, "is a file", usage=True)
 
 
 READ_ONLY_WRITERS = {
@@ -246,3 +264,28 @@ def test_new_city_into_a_read_only_environment(checkout: Path) -> None:
     # the staging copy is gone
     assert sorted(p.name for p in (checkout / "inventories").iterdir()) == before
     assert not (environment / "group_vars/lahti.yml").exists()
+
+
+def test_a_kubeconfig_that_is_not_yaml(checkout: Path) -> None:
+    kubeconfig = checkout / "kubeconfig.yml"
+    kubeconfig.write_text("apiVersion: v1\nclusters: [\n  - a: b: c\n", encoding="utf-8")
+    result = _run(
+        checkout, ["backup", "--city", "demo"], unprivileged=False, KUBECONFIG=str(kubeconfig)
+    )
+    _assert_one_line_reason(result, 1, "kubeconfig.yml is not valid YAML: line 3: ")
+
+
+def test_a_passphrase_file_that_is_a_directory(checkout: Path) -> None:
+    directory = checkout / "passphrase"
+    directory.mkdir()
+    result = _run(
+        checkout,
+        ["preview", "--engine", "pulumi", "--city", "demo"],
+        unprivileged=False,
+        PULUMI_CONFIG_PASSPHRASE="",
+        PULUMI_CONFIG_PASSPHRASE_FILE=str(directory),
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"PULUMI_CONFIG_PASSPHRASE_FILE names {directory}, a directory" in result.stdout
+    assert "does not exist" not in result.stdout + result.stderr

@@ -48,7 +48,8 @@ def check_identity(city: CityInput, inventory: Inventory) -> Iterable[Problem]:
         yield _problem(
             city, ("city", "slug"), f"'{slug}' does not match the file name '{stem}.yml'"
         )
-    if slug not in inventory.city_hosts:
+    # an inventory that could not be read is reported once, not once per city
+    if inventory.document is not None and slug not in inventory.city_hosts:
         yield _problem(
             city,
             ("city", "slug"),
@@ -332,6 +333,14 @@ def _host(uri: str) -> str:
     return (urlsplit(uri).hostname or "").lower()
 
 
+def normal_dn(dn: str) -> str:
+    """``dn`` as LDAP compares it: case and the spaces around ``,`` and ``=`` do not
+    matter (``OU=Users, DC=pori`` is ``ou=users,dc=pori``)."""
+    return ",".join(
+        "=".join(part.strip() for part in rdn.split("=", 1)) for rdn in dn.lower().split(",")
+    )
+
+
 def check_copy_paste(cities: list[CityInput]) -> list[Problem]:
     """Values two cities almost never share on purpose: warnings (errors with --strict).
 
@@ -349,10 +358,10 @@ def check_copy_paste(cities: list[CityInput]) -> list[Problem]:
             for index, dc in enumerate(spec.ldap.domain_controllers):
                 loc = ("ldap", "domain_controllers", index, "host")
                 controllers[slug].append((loc, dc.host.lower()))
-            directories[slug].append((("ldap", "users_dn"), spec.ldap.users_dn.lower()))
+            directories[slug].append((("ldap", "users_dn"), normal_dn(spec.ldap.users_dn)))
             if spec.ldap.groups_dn is not None:
-                directories[slug].append((("ldap", "groups_dn"), spec.ldap.groups_dn.lower()))
-            binds[slug].append((("ldap", "bind_dn"), spec.ldap.bind_dn.lower()))
+                directories[slug].append((("ldap", "groups_dn"), normal_dn(spec.ldap.groups_dn)))
+            binds[slug].append((("ldap", "bind_dn"), normal_dn(spec.ldap.bind_dn)))
         for index, app in enumerate(spec.applications):
             if app.protocol == "saml":
                 entities[slug].append((("applications", index, "client_id"), app.client_id))

@@ -89,13 +89,6 @@ def require_group_vars(group_vars: Path) -> None:
         raise CatalogError([Problem(group_vars, "", "missing: each environment needs group_vars/")])
 
 
-def _is_dir(path: Path) -> bool:
-    try:
-        return path.is_dir()
-    except OSError as exc:
-        raise _unreadable(path, exc) from exc
-
-
 def city_file_paths(group_vars: Path, problems: list[Problem]) -> dict[str, Path]:
     files: dict[str, Path] = {}
     try:
@@ -105,7 +98,8 @@ def city_file_paths(group_vars: Path, problems: list[Problem]) -> dict[str, Path
     for path in entries:
         if path.name == DEFAULTS_FILE or path.name.startswith("."):
             continue
-        if _is_dir(path) or path.suffix != ".yml":
+        # a directory named <city>.yml is read (and refused) as that city's file
+        if path.suffix != ".yml":
             problems.append(
                 Problem(
                     path,

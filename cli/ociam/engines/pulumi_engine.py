@@ -110,8 +110,11 @@ def check_passphrase(environ: Mapping[str, str]) -> None:
         return
     file = environ.get(PASSPHRASE_FILE_ENV)
     if file:
-        if not Path(file).expanduser().is_file():
-            raise EngineError(f"{PASSPHRASE_FILE_ENV} names {file}, which does not exist")
+        path = Path(file).expanduser()
+        if not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            what = what if path.exists() else "which does not exist"
+            raise EngineError(f"{PASSPHRASE_FILE_ENV} names {file}, {what}")
         return
     raise EngineError(
         f"the stacks use the passphrase secrets provider: set {PASSPHRASE_ENV} or "
