@@ -47,8 +47,12 @@ REPLACEMENTS: tuple[Any, ...] = (
 #: how many times a list is repeated: a little, past the model's item limit, and past
 #: the file size limit for lists of mappings (once, they made validate run for minutes)
 GROWTH = (2, 20, 300)
-#: a problem line: file, optional line, then the reason
-PROBLEM_LINE = re.compile(r"^inventories/[^:\s]+(:\d+)?: \S.*$")
+#: a problem line: file, line, then the reason
+PROBLEM_LINE = re.compile(
+    r"^inventories/[^:\s]+(:\d+: \S.*"
+    # the two problems of a whole file, which have no line
+    r"|: (is \d+ bytes; catalog files are limited to|\.\.\. and \d+ more problems).*)$"
+)
 SUMMARY_LINE = re.compile(r"^(dev|staging|prod): ")
 
 

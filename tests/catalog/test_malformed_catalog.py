@@ -105,7 +105,8 @@ CASES = [
         "realmz:\n  employees:",
         "realms",
         "required field is missing",
-        None,
+        # a missing top-level key is reported on the file's first line
+        "---",
     ),
     Case(
         "invalid-yaml",
@@ -134,7 +135,7 @@ CASES = [
         "duplicate key 'mfa'",
         "mfa: webauthn",
     ),
-    Case("empty-file", DEMO, None, "", "", "file is empty", None),
+    Case("empty-file", DEMO, None, "", "", "file is empty", ""),
     Case(
         "list-instead-of-mapping",
         DEMO,

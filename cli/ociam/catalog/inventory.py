@@ -41,7 +41,7 @@ def _hosts(
                 doc.path,
                 f"{where}.hosts",
                 "must be a mapping of host names",
-                doc.line_of((*_location(where), "hosts")),
+                doc.line_of((*_location(where), "hosts")) or 1,
             )
         )
         return ()
@@ -53,7 +53,7 @@ def _hosts(
                     f"{where}.hosts.{name}",
                     "host variables in hosts.yml are not allowed: Ansible would apply them "
                     "over the catalog's group_vars (leave the host empty)",
-                    doc.line_of((*_location(where), "hosts", name)),
+                    doc.line_of((*_location(where), "hosts", name)) or 1,
                 )
             )
     return tuple(str(name) for name in hosts)
@@ -76,7 +76,7 @@ def _group_vars_inside(
                 ".".join((*path, "vars")),
                 "group variables in hosts.yml are not allowed: Ansible would apply them and "
                 "ociam would not read them (put them in group_vars/)",
-                doc.line_of((*path, "vars")),
+                doc.line_of((*path, "vars")) or 1,
             )
         )
     children = group.get("children")
@@ -98,7 +98,7 @@ def parse_inventory(doc: YamlDocument, problems: list[Problem]) -> Inventory:
                 doc.path,
                 "all.children",
                 "expected 'all: children:' with groups 'hub' and 'cities'",
-                doc.line_of(("all",)),
+                doc.line_of(("all",)) or 1,
             )
         )
         return empty
@@ -109,7 +109,7 @@ def parse_inventory(doc: YamlDocument, problems: list[Problem]) -> Inventory:
                 doc.path,
                 "all.children.hub",
                 "the 'hub' group is missing",
-                doc.line_of(("all", "children")),
+                doc.line_of(("all", "children")) or 1,
             )
         )
         hub_hosts: tuple[str, ...] = ()
@@ -123,7 +123,7 @@ def parse_inventory(doc: YamlDocument, problems: list[Problem]) -> Inventory:
                 doc.path,
                 "all.children.cities.children",
                 "the 'cities' group with one child group per city is missing",
-                doc.line_of(("all", "children")),
+                doc.line_of(("all", "children")) or 1,
             )
         )
         return Inventory(path=doc.path, hub_hosts=hub_hosts, document=doc)
@@ -137,7 +137,7 @@ def parse_inventory(doc: YamlDocument, problems: list[Problem]) -> Inventory:
                     doc.path,
                     where,
                     "a city group must be a mapping",
-                    doc.line_of(("all", "children", "cities", "children", slug)),
+                    doc.line_of(("all", "children", "cities", "children", slug)) or 1,
                 )
             )
             continue

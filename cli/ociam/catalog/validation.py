@@ -120,7 +120,7 @@ def _reason(error: Any, model: type[BaseModel], data: Any, path: FieldPath) -> s
 def validate_document(model: type[M], document: YamlDocument, problems: list[Problem]) -> M | None:
     """Validate a parsed file against ``model``; append problems and return None if invalid."""
     if document.data is None:
-        problems.append(Problem(document.path, "", "file is empty; expected a YAML mapping"))
+        problems.append(Problem(document.path, "", "file is empty; expected a YAML mapping", 1))
         return None
     if not isinstance(document.data, dict):
         problems.append(
@@ -142,7 +142,8 @@ def validate_document(model: type[M], document: YamlDocument, problems: list[Pro
                     document.path,
                     format_path(path),
                     _reason(error, model, document.data, path),
-                    document.line_of(path),
+                    # a missing top-level key has no line of its own: the file's first
+                    document.line_of(path) or 1,
                 )
             )
         return None
