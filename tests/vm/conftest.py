@@ -58,6 +58,8 @@ class Plain:
     answering_ports: set[int] = field(default_factory=set)
     password_login: bool = False
     module_loaded: bool = False
+    #: mount point -> its options in force, for every filesystem mounted
+    mount_options: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,6 +94,12 @@ def answering_ports(machine: Machine) -> set[int]:
     return {
         guest for guest, host in machine.probe_ports.items() if banner(host) == b"ociam-probe\n"
     }
+
+
+def mount_options(machine: Machine) -> dict[str, set[str]]:
+    """Mount point -> the options in force (``findmnt``, the kernel's view)."""
+    lines = machine.root("findmnt --real -rno TARGET,OPTIONS").splitlines()
+    return {target: set(options.split(",")) for target, options in (line.split() for line in lines)}
 
 
 def password_login(machine: Machine, password: str) -> subprocess.CompletedProcess[str]:
@@ -149,6 +157,7 @@ def vm_session(
             # squashfs: in Debian's kernel, loads on the plain image (cramfs does not load there)
             module_loaded="squashfs"
             in machine.root("modprobe squashfs && lsmod; modprobe -r squashfs || true"),
+            mount_options=mount_options(machine),
         )
         yield Session(machine, converge.inventory(machine, workdir), password, plain)
     except VmError as exc:

@@ -5,8 +5,15 @@
 Built locally (no image registry, no cloud image download): debootstrap of
 bookworm from this machine's configured apt mirror with a Debian kernel
 (linux-image-amd64), systemd, openssh-server and what a small server has, then
-an ext4 disk image made from that tree with ``mkfs.ext4 -d`` (no loop device).
-The kernel and initrd are copied next to it for qemu's direct kernel boot.
+one ext4 disk per filesystem made from that tree with ``mkfs.ext4 -d`` (no loop
+device). The kernel and initrd are copied next to them for qemu's direct kernel boot.
+
+The filesystems are laid out as ANSSI BP-028 (R28) asks a server to be installed:
+``/boot``, ``/usr``, ``/var``, ``/var/log``, ``/var/tmp``, ``/home``, ``/opt`` and
+``/srv`` apart from ``/`` (here each on a disk of its own, found by its label;
+an installer would make partitions or logical volumes). This is the installation
+the role's README asks of a city (a role cannot repartition a running host); the
+mount options on them are the role's (tasks/mounts.yml).
 Cached under ``~/.cache/ociam/vm/debian12-<hash>/`` by a hash of this module's
 source and the package list: nothing is built when the cache matches.
 
@@ -29,7 +36,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -48,7 +57,18 @@ from tests.realsys.rootfs import (
 
 CACHE = Path.home() / ".cache" / "ociam"
 SUITE = "bookworm"
-DISK_SIZE = "6G"
+#: the root filesystem, then each filesystem apart from it: (mount point, label, size)
+FILESYSTEMS = (
+    ("/", "root", "1G"),
+    ("/boot", "boot", "512M"),
+    ("/usr", "usr", "3G"),
+    ("/var", "var", "2G"),
+    ("/var/log", "var-log", "512M"),
+    ("/var/tmp", "var-tmp", "512M"),
+    ("/home", "home", "256M"),
+    ("/opt", "opt", "128M"),
+    ("/srv", "srv", "128M"),
+)
 PACKAGES = (
     # a bootable server: kernel, initramfs, udev, systemd, networking by systemd-networkd
     "linux-image-amd64",
@@ -120,17 +140,23 @@ test -e /etc/ssh/ssh_host_ed25519_key || ssh-keygen -A
 touch /var/lib/ociam-vm-provisioned
 """
 NETWORK = "[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n"
+#: as an installer writes it: by label, default options (the hardening options are the role's)
+FSTAB = "".join(
+    f"LABEL={label} {point} ext4 {'errors=remount-ro' if point == '/' else 'defaults'} 0 "
+    f"{1 if point == '/' else 2}\n"
+    for point, label, _ in FILESYSTEMS
+)
 
 
 @dataclass(frozen=True)
 class Image:
-    """A built VM image: its disk (raw ext4, root on /dev/vda), kernel and initrd."""
+    """A built VM image: one raw ext4 disk per filesystem (root first), kernel and initrd."""
 
     directory: Path
 
     @property
-    def disk(self) -> Path:
-        return self.directory / "disk.raw"
+    def disks(self) -> list[Path]:
+        return [self.directory / f"{label}.raw" for _, label, _ in FILESYSTEMS]
 
     @property
     def kernel(self) -> Path:
@@ -146,13 +172,14 @@ class Image:
 
     def ready(self) -> bool:
         return self.manifest.is_file() and all(
-            p.is_file() for p in (self.disk, self.kernel, self.initrd)
+            p.is_file() for p in (*self.disks, self.kernel, self.initrd)
         )
 
 
 def inputs_hash() -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update("\n".join((SUITE, DISK_SIZE, *PACKAGES)).encode())
+    layout = [" ".join(filesystem) for filesystem in FILESYSTEMS]
+    digest.update("\n".join((SUITE, *layout, *PACKAGES)).encode())
     return digest.hexdigest()[:16]
 
 
@@ -175,7 +202,7 @@ def _run(command: Sequence[str], what: str) -> str:
 
 def _customize(rootfs: Path) -> None:
     etc = rootfs / "etc"
-    (etc / "fstab").write_text("/dev/vda / ext4 errors=remount-ro 0 1\n", encoding="utf-8")
+    (etc / "fstab").write_text(FSTAB, encoding="utf-8")
     (etc / "hostname").write_text("ociam-vm\n", encoding="utf-8")
     (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 ociam-vm\n", encoding="utf-8")
     # qemu's user-mode network: DHCP from 10.0.2.2, DNS at 10.0.2.3
@@ -210,6 +237,24 @@ def _customize(rootfs: Path) -> None:
     _run(["touch", "-d", "@0", str(lists)], "touch apt lists")
 
 
+def _split(rootfs: Path, into: Path) -> list[tuple[Path, str, str]]:
+    """Each filesystem's tree, moved out of ``rootfs`` (deepest mount point first), an empty
+    mount point with the same owner and mode left behind; ``rootfs`` itself is the root's."""
+    into.mkdir()
+    trees: dict[str, Path] = {}
+    for point, label, _ in sorted(FILESYSTEMS[1:], key=lambda f: -f[0].count("/")):
+        source = rootfs / point.lstrip("/")
+        status = source.stat()
+        tree = into / label
+        source.rename(tree)
+        source.mkdir()
+        os.chown(source, status.st_uid, status.st_gid)
+        source.chmod(stat.S_IMODE(status.st_mode))
+        trees[label] = tree
+    trees["root"] = rootfs
+    return [(trees[label], label, size) for _, label, size in FILESYSTEMS]
+
+
 def build(force: bool = False) -> Image:
     """Build the image unless the cache holds one for the same inputs."""
     target = image()
@@ -233,11 +278,12 @@ def build(force: bool = False) -> Image:
             raise BuildError(f"no kernel or initrd in {rootfs}/boot")
         shutil.copy2(kernels[-1], staging / "vmlinuz")
         shutil.copy2(initrds[-1], staging / "initrd.img")
-        _run(
-            ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs),
-             str(staging / "disk.raw"), DISK_SIZE],
-            "mkfs.ext4 -d",
-        )  # fmt: skip
+        for tree, label, size in _split(rootfs, Path(tmp) / "filesystems"):
+            _run(
+                ["mkfs.ext4", "-q", "-F", "-L", label, "-d", str(tree),
+                 str(staging / f"{label}.raw"), size],
+                f"mkfs.ext4 -d ({label})",
+            )  # fmt: skip
         manifest = {"suite": SUITE, "inputs": inputs_hash(), "kernel": kernels[-1].name,
                     "mirror": mirrors.archive, "packages": list(PACKAGES)}  # fmt: skip
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -97,19 +97,22 @@ class Machine:
                 f"VM image {self.image.directory} is not built: run "
                 "`.venv/bin/python -m tests.vm.image` (.ci/bootstrap does)"
             )
-        overlay = self.workdir / "disk.qcow2"
-        subprocess.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-             str(self.image.disk), str(overlay)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+        drives = []
+        for disk in self.image.disks:
+            overlay = self.workdir / f"{disk.stem}.qcow2"
+            subprocess.run(
+                ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(disk),
+                 str(overlay)],
+                check=True, capture_output=True,
+            )  # fmt: skip
+            drives += ["-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe"]
         self.probe_ports = {guest: free_port() for guest in PROBE_PORTS}
         forwards = [f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22"] + [
             f"hostfwd=tcp:127.0.0.1:{host}-:{guest}" for guest, host in self.probe_ports.items()
         ]
         public = self.key.with_suffix(".pub").read_text(encoding="utf-8").strip()
         cmdline = " ".join((
-            "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+            "root=LABEL=root rw console=ttyS0 net.ifnames=0",
             f"ociam.admin_key={base64.b64encode(public.encode()).decode()}",
             f"ociam.admin_hash={base64.b64encode(self.password_hash.encode()).decode()}",
         ))  # fmt: skip
@@ -117,7 +120,7 @@ class Machine:
             qemu, "-machine", "q35,accel=tcg", "-cpu", "max", "-smp", "2", "-m", str(MEMORY_MB),
             "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
             "-append", cmdline,
-            "-drive", f"file={overlay},if=virtio,format=qcow2,cache=unsafe",
+            *drives,
             "-netdev", f"user,id=net0,{','.join(forwards)}",
             "-device", "virtio-net-pci,netdev=net0",
             "-device", "virtio-rng-pci",
