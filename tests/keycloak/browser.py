@@ -64,6 +64,11 @@ class LoginResult:
     status: int
     errors: list[str]
 
+    @classmethod
+    def page_shown(cls, response: requests.Response) -> LoginResult:
+        """No tokens: the page Keycloak (or the IdP) showed instead, with its errors."""
+        return cls(None, response.text, response.status_code, forms(response.text).errors)
+
     @property
     def ok(self) -> bool:
         return self.tokens is not None
@@ -153,9 +158,7 @@ class AuthorizationRequest:
         """Tokens for the code ``response`` redirects to, or what Keycloak showed instead."""
         location = response.headers.get("Location", "")
         if response.status_code not in {302, 303} or not location.startswith(self.redirect_uri):
-            return LoginResult(
-                None, response.text, response.status_code, forms(response.text).errors
-            )
+            return LoginResult.page_shown(response)
         params = parse_qs(urlsplit(location).query)
         if params.get("state") != [self.state] or "code" not in params:
             return LoginResult(None, location, response.status_code, [f"bad redirect {location}"])
@@ -194,7 +197,7 @@ def password_login(
         f for f in forms(page.text).forms if "username" in f["inputs"] or f["id"] == "kc-form-login"
     ]
     if page.status_code != 200 or not login_forms:
-        return LoginResult(None, page.text, page.status_code, forms(page.text).errors)
+        return LoginResult.page_shown(page)
     form = login_forms[0]
     fields = {**form["inputs"], "username": username, "password": password}
     answer = session.post(form["action"], data=fields, allow_redirects=False, timeout=60)

@@ -118,16 +118,20 @@ class LoginCity:
     @property
     def domain(self) -> str:
         """The city's mail domain (``city.domain`` of its file)."""
-        document = yaml.safe_load(self.city_file().read_text(encoding="utf-8"))
-        return str(document["city"]["domain"])
+        return str(self.city_document()["city"]["domain"])
 
     def city_file(self) -> Path:
         return self.checkout / "inventories" / ENV / "group_vars" / f"{CITY}.yml"
 
+    def city_document(self) -> dict[str, Any]:
+        """The city file of the scratch catalog, as it is now."""
+        document: dict[str, Any] = yaml.safe_load(self.city_file().read_text(encoding="utf-8"))
+        return document
+
     def edit_city(self, change: Any) -> None:
         """``change(document)`` on the city file of the scratch catalog (a plain dump)."""
         path = self.city_file()
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = self.city_document()
         change(document)
         path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
 

@@ -170,7 +170,7 @@ class BrokerWalk:
 
 def _refused(walk: BrokerWalk, page: requests.Response) -> BrokerWalk:
     walk.pages.append(page.text)
-    walk.result = LoginResult(None, page.text, page.status_code, forms(page.text).errors)
+    walk.result = LoginResult.page_shown(page)
     return walk
 
 

@@ -95,7 +95,7 @@ def login(
             response = session.get(location, allow_redirects=False, timeout=60)
             continue
         if response.status_code != 200:
-            walk.result = LoginResult(None, text, response.status_code, forms(text).errors)
+            walk.result = LoginResult.page_shown(response)
             return walk
         seen = set(walk.steps)
         if (form := _form(text, "username", "password")) is not None and not walk.steps:
@@ -120,7 +120,7 @@ def login(
                 code = str((int(code) + 1) % 10**DIGITS).zfill(DIGITS)
             fields = {**form["inputs"], "otp": code}
         else:
-            walk.result = LoginResult(None, text, response.status_code, forms(text).errors)
+            walk.result = LoginResult.page_shown(response)
             return walk
         response = session.post(form["action"], data=fields, allow_redirects=False, timeout=60)
     walk.result = request.finish(session, response, client_secret)

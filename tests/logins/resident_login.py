@@ -86,7 +86,7 @@ def resident_login(
     trace.pages.append(page.text)
     login_forms = [f for f in forms(page.text).forms if "username" in f["inputs"]]
     if page.status_code != 200 or not login_forms:
-        return LoginResult(None, page.text, page.status_code, forms(page.text).errors), trace
+        return LoginResult.page_shown(page), trace
     fields = {**login_forms[0]["inputs"], "username": username, "password": password}
     answer = session.post(login_forms[0]["action"], data=fields, allow_redirects=False, timeout=60)
     answer = _follow(session, answer, redirect_uri, trace)

@@ -96,10 +96,8 @@ def tenant(login_city: LoginCity) -> Iterator[Tenant]:
 
 def _secret_ref(city: LoginCity) -> str:
     """The Pulumi secret the city file names for the app registration's secret."""
-    import yaml
-
-    document = yaml.safe_load(city.city_file().read_text(encoding="utf-8"))
-    return str(document["realms"]["employees"]["entra_id"]["client_secret"]["pulumi_secret"])
+    entra = city.city_document()["realms"]["employees"]["entra_id"]
+    return str(entra["client_secret"]["pulumi_secret"])
 
 
 def _users(city: LoginCity, **query: str) -> list[dict[str, Any]]:
