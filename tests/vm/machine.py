@@ -200,11 +200,16 @@ class Machine:
         return time.monotonic() - started
 
     def stop(self) -> None:
+        """Power off from inside; qemu is killed if it has not ended a minute later."""
         if self.process is None or self.process.poll() is not None:
             return
         self.ssh("sudo systemctl poweroff", check=False, timeout=20)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)

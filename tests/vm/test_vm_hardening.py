@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from tests.vm import image, scan
-from tests.vm.conftest import Session, answering_ports, mount_options, note, password_login
+from tests.vm.conftest import note
 from tests.vm.machine import ADMIN_SOURCE, Machine, banner
+from tests.vm.pipeline import Session, answering_ports, mount_options, password_login
 
 pytestmark = pytest.mark.vm
 
@@ -191,7 +192,8 @@ def _waivers() -> dict[str, dict[str, str]]:
 def test_openscap_anssi_bp28_intermediary(
     hardened: Session, request: pytest.FixtureRequest
 ) -> None:
-    result = scan.openscap(hardened.machine)
+    result = hardened.openscap
+    assert result is not None, f"OpenSCAP did not run: {hardened.openscap_error}"
     failing = result.failing
     waivers = _waivers()
     note(
@@ -209,7 +211,8 @@ def test_openscap_anssi_bp28_intermediary(
 
 
 def test_lynis(hardened: Session, request: pytest.FixtureRequest) -> None:
-    figures = scan.lynis(hardened.machine)
+    figures = hardened.lynis
+    assert figures is not None, f"Lynis did not run: {hardened.lynis_error}"
     note(
         request.config,
         f"Lynis {figures.get('lynis_version', '')} hardening index on the hardened VM: "
