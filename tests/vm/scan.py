@@ -41,7 +41,7 @@ def openscap(machine: Machine) -> OpenScap:
     code = machine.root(
         f"oscap xccdf eval --profile {PROFILE} --results /tmp/oscap-results.xml"
         " /tmp/ssg-debian12-ds.xml >/tmp/oscap.out 2>&1; echo $?",
-        timeout=2400,
+        timeout=3600,
     ).strip()
     seconds = time.monotonic() - started
     if code not in {"0", "2"}:  # 2: some rule failed
@@ -60,7 +60,7 @@ def lynis(machine: Machine) -> dict[str, Any]:
     """Lynis' figures from tests/molecule/lynis_index.py (on a VM, KRNL-6000 is its own kernel)."""
     machine.copy_in(LYNIS_INDEX, "/tmp/lynis_index.py")
     machine.root(
-        "lynis audit system --cronjob --skip-plugins >/dev/null 2>&1 || true", timeout=1800
+        "lynis audit system --cronjob --skip-plugins >/dev/null 2>&1 || true", timeout=3600
     )
     figures: dict[str, Any] = json.loads(machine.root("python3 /tmp/lynis_index.py"))
     return figures
