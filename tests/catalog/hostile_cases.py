@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ociam.catalog.types import MAX_ITEMS
-from ociam.catalog.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_SCALAR_CHARS
+from ociam.catalog.yaml_source import MAX_DEPTH, MAX_FILE_BYTES, MAX_KEYS, MAX_SCALAR_CHARS
 
 CITY = Path("inventories/dev/group_vars/demo.yml")
 SEED_CITY = (Path(__file__).resolve().parents[2] / CITY).read_text(encoding="utf-8")
@@ -58,9 +58,15 @@ CASES = [
     ),
     Hostile(
         "many-problems",
-        "".join(f"unknown_{i}: 1\n" for i in range(3000)),
-        "... and 2950 more problems",
+        "".join(f"unknown_{i}: 1\n" for i in range(200)),
+        "... and 150 more problems",
         None,
+    ),
+    Hostile(
+        "many-keys",
+        "extra:\n" + "".join(f"  unknown_{i}: 1\n" for i in range(3000)),
+        f"more than {MAX_KEYS} keys in one mapping",
+        MAX_KEYS + 1,  # the first key too many
     ),
     Hostile("merge-key", "extra:\n  <<: {bind_dn: x}\n", "merge keys (<<) are not allowed", 1),
     Hostile(

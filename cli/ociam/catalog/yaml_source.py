@@ -9,7 +9,7 @@ Catalog files come from pull requests, so the reader is also a gate, refusing
 in bounded time and memory, with the line, what no catalog file needs:
 
 - anything over :data:`MAX_FILE_BYTES`, scalars over :data:`MAX_SCALAR_CHARS`,
-  nesting deeper than :data:`MAX_DEPTH`;
+  nesting deeper than :data:`MAX_DEPTH`, mappings of more than :data:`MAX_KEYS` keys;
 - anchors and aliases (``&a``/``*a``: nested aliases expand to billions of
   nodes for anything that walks the data) and merge keys (``<<``: Ansible's
   loader and this one would not resolve them and duplicate keys alike);
@@ -40,6 +40,9 @@ MAX_FILE_BYTES = 64 * 1024
 MAX_SCALAR_CHARS = 16 * 1024
 #: the catalog model nests about six levels deep
 MAX_DEPTH = 32
+#: keys of one mapping: the model's widest has a few dozen (and lists hold at most 256);
+#: refused while reading, before the model would check thousands of unknown keys one by one
+MAX_KEYS = 256
 MERGE_TAG = "tag:yaml.org,2002:merge"
 #: Ansible templates any string holding these; ociam would keep the literal text
 JINJA_MARKERS = ("{{", "{%", "{#")
@@ -116,6 +119,12 @@ class _Loader(yaml.SafeLoader):
                     "a different value than ociam; catalog values are plain text",
                     event.start_mark,
                 )
+        if isinstance(parent, yaml.MappingNode) and index is None and len(parent.value) >= MAX_KEYS:
+            raise _refuse(
+                f"more than {MAX_KEYS} keys in one mapping; catalog mappings have at most "
+                f"{MAX_KEYS}",
+                event.start_mark,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
