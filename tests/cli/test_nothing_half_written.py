@@ -1,19 +1,29 @@
-"""Commands that write, killed at random moments: the old files or the new ones, never a mix.
+"""Commands that write, killed at every write: the old files or the new ones, never a mix.
 
-`ociam render --out` and `ociam new-city` run as processes and get SIGKILL after a
-random delay, many times; after each kill every city render directory (and the
-environment directory) is exactly the old one or exactly the new one. Two
-`new-city` at once: one succeeds, the other refuses, hosts.yml stays valid.
+`ociam render --out` (a second render over an existing one, of a changed catalog)
+and `ociam new-city` run in a child process under tests/cli/kill_at_write.py, which
+counts the calls that change files below the output (or inventories/) and SIGKILLs
+the process right after the N-th. A first run counts the calls; then the command is
+killed once at each N (when there are more than MOST_KILLS: at each call that
+changes the directory structure and at a spread of the content writes),
+starting from the old files every time. After each kill every city render directory
+(every environment directory) is, by content hash, exactly the old one or exactly
+the new one, none is missing, and the only other entries are the hidden staging
+siblings ``.<name>.ociam-<kind>-<random>`` of ociam.fileio, which no reader looks at
+and the next complete run removes (checked too). Two `new-city` at once: one
+succeeds, the other refuses, hosts.yml stays valid.
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
+import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -22,7 +32,13 @@ from tests.support import snapshot
 
 OCIAM = str(Path(sys.executable).parent / "ociam")
 ROOT = Path(__file__).resolve().parents[2]
-KILLS = 12
+KILL_AT_WRITE = Path(__file__).with_name("kill_at_write.py")
+MOST_KILLS = 30
+#: ociam.fileio's staging names: a hidden sibling of the directory or file it replaces
+STAGING = re.compile(r"\.(?P<name>.+)\.ociam-[a-z]+-[^/]+")
+CITY = "paimio"
+#: kill_at_write calls that write a file's content, not the directory structure
+CONTENT_CALLS = frozenset({"open", "write", "sendfile", "truncate", "ftruncate"})
 NEW_CITY = [
     "new-city",
     "lahti",
@@ -53,83 +69,199 @@ def _run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _killed(root: Path, args: list[str], delay: float) -> None:
-    process = subprocess.Popen(
-        [OCIAM, *args], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    time.sleep(delay)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+#: relative path → sha256 of the content ("dir" for a directory, "-> target" for a link)
+Tree = dict[str, str]
 
 
-def _trees(out: Path) -> dict[str, dict[str, bytes]]:
-    """Every city render directory below ``out``, with its files (staging excluded)."""
-    found = {}
-    for city in sorted(out.glob("*/*")):
-        if city.is_dir() and not city.name.startswith("."):
-            found[str(city.relative_to(out))] = snapshot(city)
+def _tree(top: Path) -> Tree:
+    """Everything below ``top``, hidden entries included."""
+    found: Tree = {}
+    for path in sorted(top.rglob("*")):
+        relative = path.relative_to(top).as_posix()
+        if path.is_symlink():
+            found[relative] = f"-> {path.readlink()}"
+        elif path.is_dir():
+            found[relative] = "dir"
+        else:
+            found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
 
 
-def _restore(directory: Path, files: dict[str, bytes]) -> None:
-    for path in [p for p in directory.rglob("*") if p.is_file()]:
-        if str(path.relative_to(directory)) not in files:
-            path.unlink()
-    for name, content in files.items():
-        (directory / name).write_bytes(content)
+@dataclass
+class State:
+    """A tree below ``top`` read as its units (the directories a command replaces whole)."""
+
+    units: dict[str, Tree] = field(default_factory=dict)
+    staging: set[str] = field(default_factory=set)
+    strays: set[str] = field(default_factory=set)
 
 
-def test_a_killed_render_leaves_each_city_old_or_new(tmp_path: Path) -> None:
+def _state(top: Path, units: set[str]) -> State:
+    state = State()
+    ancestors = {str(Path(unit).parent) for unit in units} - {"."}
+    for relative, content in _tree(top).items():
+        unit = next((u for u in units if relative == u or relative.startswith(u + "/")), None)
+        parts = relative.split("/")
+        # the first hidden staging name on the path, and the unit it is the sibling of
+        staged = next(
+            ((i, m["name"]) for i, part in enumerate(parts) if (m := STAGING.fullmatch(part))),
+            None,
+        )
+        if unit is not None:
+            state.units.setdefault(unit, {})[relative[len(unit) + 1 :] or "."] = content
+        elif staged is not None and "/".join([*parts[: staged[0]], staged[1]]) in units:
+            state.staging.add("/".join(parts[: staged[0] + 1]))
+        elif relative not in ancestors:
+            state.strays.add(relative)
+    return state
+
+
+def _mix(files: Tree, old: Tree, new: Tree) -> str:
+    """Which version each file of a half-written unit is (the unchanged ones left out)."""
+
+    def version(name: str) -> str:
+        found = files.get(name)
+        if found is None:
+            return "missing"
+        if found == old.get(name) == new.get(name):
+            return "unchanged"
+        if found == old.get(name):
+            return "old"
+        if found == new.get(name):
+            return "new"
+        return "empty" if found == hashlib.sha256(b"").hexdigest() else "neither"
+
+    names = sorted((files.keys() | old.keys() | new.keys()) - {"."})
+    versions = [(name, version(name)) for name in names]
+    return ", ".join(f"{name} {which}" for name, which in versions if which != "unchanged")
+
+
+def _put_back(top: Path, saved: Path) -> None:
+    shutil.rmtree(top)
+    shutil.copytree(saved, top, symlinks=True)
+
+
+def _under_kill_at_write(
+    root: Path, top: Path, at: int, log: Path, args: list[str]
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run ociam ``args`` under kill_at_write; its result and the counted calls."""
+    log.unlink(missing_ok=True)
+    result = subprocess.run(
+        [sys.executable, str(KILL_AT_WRITE), str(top), str(at), str(log), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    calls = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    return result, calls
+
+
+def _picks(calls: list[str]) -> list[int]:
+    """The writes to kill at: all of them, or, when there are more than MOST_KILLS, every
+    one that changes the directory structure (mkdir, rename, unlink, ...: a window of one
+    call can matter) and the file content writes (open, sendfile, ...) evenly spread."""
+    if len(calls) <= MOST_KILLS:
+        return list(range(1, len(calls) + 1))
+    content = [n for n, call in enumerate(calls, 1) if call.split()[1] in CONTENT_CALLS]
+    picks = {n for n in range(1, len(calls) + 1) if n not in content}
+    room = max(MOST_KILLS - len(picks), 2)
+    if len(content) > room:
+        content = [content[round(i * (len(content) - 1) / (room - 1))] for i in range(room)]
+    return sorted(picks | set(content))
+
+
+def _kill_at_each_write(
+    root: Path, top: Path, args: list[str], units: set[str], scratch: Path
+) -> tuple[State, State, list[str]]:
+    """Kill ``ociam args`` after each of its writes below ``top``, from the same old files
+    every time, and check every state it leaves; the old and the new state and the
+    counted calls of a complete run."""
+    scratch.mkdir()
+    saved = scratch / "old"
+    shutil.copytree(top, saved, symlinks=True)
+    old = _state(top, units)
+    assert old.units.keys() == units and not old.staging and not old.strays, old
+    complete, calls = _under_kill_at_write(root, top, 0, scratch / "count.log", args)
+    assert complete.returncode == 0, complete.stderr
+    new = _state(top, units)
+    assert new.units.keys() == units and not new.staging and not new.strays, new
+    assert new.units != old.units, "the command changed nothing: nothing to kill it in"
+    assert calls, "kill_at_write counted no write: it would test nothing"
+    problems: list[str] = []
+    outcomes: set[str] = set()
+    cleaned = False
+    for at in _picks(calls):
+        _put_back(top, saved)
+        killed, done = _under_kill_at_write(root, top, at, scratch / f"kill-{at}.log", args)
+        assert killed.returncode == -signal.SIGKILL, (
+            f"not killed at write {at} of {len(calls)} (exit {killed.returncode}): the run "
+            f"wrote differently from the counting run\n{killed.stderr}"
+        )
+        where = "killed after write " + done[-1].replace(f"{top}/", "")
+        now = _state(top, units)
+        if now.units.keys() != units:
+            problems.append(f"{where}: missing {sorted(units - now.units.keys())}")
+        for unit, files in sorted(now.units.items()):
+            if files == old.units[unit]:
+                outcomes |= {"old"} if files != new.units[unit] else set()
+            elif files == new.units[unit]:
+                outcomes.add("new")
+            else:
+                mix = _mix(files, old.units[unit], new.units[unit])
+                problems.append(f"{where}: {unit} is neither the old nor the new one: {mix}")
+        if now.strays:
+            problems.append(f"{where}: left {sorted(now.strays)} (not ociam staging)")
+        if now.staging and not cleaned:
+            # the next complete run removes what the killed one left
+            assert _run(root, *args).returncode == 0
+            after = _state(top, units)
+            assert after == new, f"{where}, then a complete run: {after}"
+            cleaned = True
+    assert not problems, "\n".join(problems)
+    # some kills landed before the new files were in place, some after (in a changed unit)
+    assert outcomes == {"old", "new"}, outcomes
+    _put_back(top, saved)
+    return old, new, calls
+
+
+def test_a_render_killed_at_any_write_leaves_the_city_old_or_new(tmp_path: Path) -> None:
     root = _checkout(tmp_path)
     out = tmp_path / "rendered"
-    assert _run(root, "render", "--env", "dev", "--all", "--out", str(out)).returncode == 0
-    old = _trees(out)
-    all_yml = root / "inventories/dev/group_vars/all.yml"
-    all_yml.write_text(
-        all_yml.read_text(encoding="utf-8").replace(
-            "iam-dev.hameenlinna.fi", "iam-dev2.example.fi"
-        ),
-        encoding="utf-8",
-    )
-    reference = tmp_path / "reference"
-    assert _run(root, "render", "--env", "dev", "--all", "--out", str(reference)).returncode == 0
-    new = _trees(reference)
-    assert old.keys() == new.keys() and all(old[c] != new[c] for c in old)
-    chance = random.Random(4711)
-    mixes = []
-    for _ in range(KILLS):
-        _killed(
-            root, ["render", "--env", "dev", "--all", "--out", str(out)], chance.uniform(0.5, 4)
-        )
-        for city, files in _trees(out).items():
-            if files not in (old[city], new[city]):
-                mixes.append(city)
-    assert not mixes, f"half-written renders: {mixes}"
-    # a complete run afterwards leaves no staging directory behind
-    assert _run(root, "render", "--env", "dev", "--all", "--out", str(out)).returncode == 0
-    assert _trees(out) == new
-    assert not list(out.rglob(".*ociam-*")), "stale staging left"
+    render = ["render", "--env", "dev", "--city", CITY, "--out", str(out)]
+    assert _run(root, *render).returncode == 0
+    city_file = root / "inventories" / "dev" / "group_vars" / f"{CITY}.yml"
+    text = city_file.read_text(encoding="utf-8")
+    assert "fi: Paimio\n" in text
+    city_file.write_text(text.replace("fi: Paimio\n", "fi: Paimion kaupunki\n"), encoding="utf-8")
+    old, new, calls = _kill_at_each_write(root, out, render, {f"dev/{CITY}"}, tmp_path / "kills")
+    (before,), (after,) = old.units.values(), new.units.values()
+    # every file of the render changed, so a mix of old and new files would show
+    assert before.keys() == after.keys()
+    assert all(before[name] != after[name] for name in before if before[name] != "dir")
+    assert any(" libc.renameat2 " in call or " rename" in call for call in calls), calls
 
 
-def test_a_killed_new_city_leaves_the_environment_old_or_new(tmp_path: Path) -> None:
+def test_a_new_city_killed_at_any_write_leaves_the_environment_old_or_new(
+    tmp_path: Path,
+) -> None:
     root = _checkout(tmp_path)
-    environment = root / "inventories" / "dev"
-    old = snapshot(environment)
-    reference = _checkout(tmp_path / "reference")
-    assert _run(reference, *NEW_CITY).returncode == 0
-    new = snapshot(reference / "inventories" / "dev")
-    assert old != new
-    chance = random.Random(1234)
-    outcomes = []
-    for _ in range(KILLS):
-        _killed(root, NEW_CITY, chance.uniform(0.3, 3))
-        now = snapshot(environment)
-        assert now in (old, new), "half-written environment"
-        outcomes.append("new" if now == new else "old")
-        if now == new:  # start over from the old state
-            _restore(environment, old)
-            assert snapshot(environment) == old
-    assert "old" in outcomes, outcomes
+    inventories = root / "inventories"
+    environments = {p.name for p in inventories.iterdir() if p.is_dir()}
+    assert "dev" in environments
+    old, new, _ = _kill_at_each_write(root, inventories, NEW_CITY, environments, tmp_path / "kills")
+    changed = {
+        name
+        for name in old.units["dev"].keys() | new.units["dev"].keys()
+        if old.units["dev"].get(name) != new.units["dev"].get(name)
+    }
+    assert changed == {"hosts.yml", "group_vars/lahti.yml"}, changed
+    assert all(old.units[env] == new.units[env] for env in environments - {"dev"})
+    # the checkout is back at the old catalog: new-city still succeeds from it
+    assert _run(root, *NEW_CITY).returncode == 0
+    assert _state(inventories, environments) == new
 
 
 def test_two_new_city_at_once_one_wins_and_hosts_stays_valid(tmp_path: Path) -> None:
