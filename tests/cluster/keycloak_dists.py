@@ -7,6 +7,7 @@ from Maven Central into the Maven cache (tests/realsys/maven.py), once per machi
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -17,6 +18,7 @@ from tests.realsys.maven import Artifact, fetch, require_cached
 from tests.realsys.rootfs import BuildError
 
 ROOT = Path(__file__).parents[2]
+CONTAINERS_CONF = ROOT / "tests" / "molecule" / "containers.conf"
 
 
 def pins() -> dict[str, str]:
@@ -40,6 +42,15 @@ def artifact(version: str) -> Artifact:
 def cached(version: str) -> Path:
     """For tests: the cached zip's directory, or a failure saying how to get it."""
     return require_cached(artifact(version)).parent
+
+
+def java_environ() -> dict[str, str]:
+    """What ociam needs to run ``kc.sh`` in :func:`java_image`: the image, and podman's
+    configuration on these machines (runc with explicit ulimits, tests/molecule/
+    containers.conf: podman's defaults cannot start a container here, and the keycloak
+    tier, which sets it for the session, runs after this one)."""
+    containers_conf = os.environ.get("CONTAINERS_CONF") or str(CONTAINERS_CONF)
+    return {"OCIAM_JAVA_IMAGE": java_image(), "CONTAINERS_CONF": containers_conf}
 
 
 def java_image() -> str:

@@ -31,7 +31,7 @@ import pytest
 
 from ociam.components.keycloak import server_options
 from ociam.upgrades.compat import CompatResult, check_versions
-from tests.cluster.keycloak_dists import cached, java_image, pinned, pins
+from tests.cluster.keycloak_dists import cached, java_environ, java_image, pinned, pins
 from tests.realsys.rootfs import BuildError
 
 NOT_IN_26_5 = "--features-disabled=identity-brokering-api,twitter-broker"
@@ -40,15 +40,11 @@ NOT_IN_26_5 = "--features-disabled=identity-brokering-api,twitter-broker"
 def _environ() -> dict[str, str]:
     try:
         places = [cached(v) for v in (pinned(), *pins().values())]
-        image = java_image()
+        java = java_environ()
     except BuildError as error:
         pytest.fail(str(error), pytrace=False)
     environ = {k: v for k, v in os.environ.items() if k != "OCIAM_JAVA_HOME"}
-    return {
-        **environ,
-        "OCIAM_KEYCLOAK_DIST_DIR": os.pathsep.join(map(str, places)),
-        "OCIAM_JAVA_IMAGE": image,
-    }
+    return {**environ, "OCIAM_KEYCLOAK_DIST_DIR": os.pathsep.join(map(str, places)), **java}
 
 
 @pytest.fixture(scope="module")

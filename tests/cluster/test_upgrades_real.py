@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.cluster.keycloak_dists import java_image
+from tests.cluster.keycloak_dists import java_environ
 from tests.cluster.real_deploy import COMMAND_TIMEOUT_SECONDS, RealDeploy
 from tests.realsys.control_plane import ControlPlane, wait_for
 from tests.realsys.pulumi_env import OCIAM, git
@@ -150,7 +150,7 @@ def _remove_deny_policy(deploy: RealDeploy) -> None:
 def _kc_java() -> dict[str, str]:
     """kc.sh update-compatibility runs in the Keycloak test image (its OpenJDK 21), not
     on whatever JDK this machine has."""
-    return {"OCIAM_JAVA_IMAGE": java_image()}
+    return java_environ()
 
 
 def _lines(text: str, prefix: str) -> list[str]:

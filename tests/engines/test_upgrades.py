@@ -419,8 +419,7 @@ def test_backup_without_a_kubeconfig_is_one_line_and_exit_1(
     run = ociam("backup", "--env", "dev", "--city", "pori")
     assert run.exit_code == 1, run.output
     assert run.stderr.strip().splitlines() == [
-        f"error: kubeconfig: cannot read {tmp_path / 'missing'}: "
-        f"[Errno 2] No such file or directory: '{tmp_path / 'missing'}'"
+        f"error: kubeconfig: cannot read {tmp_path / 'missing'}: No such file or directory"
     ]
 
 
